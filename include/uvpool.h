@@ -1,0 +1,239 @@
+/* uvpool: an executor for libuv loops.
+ *
+ * Blocking work runs on a pool of worker threads; each task gets a
+ * reference-counted future; completions are posted back to the loop through
+ * one uv_async_t handle and their callbacks run on the loop thread.
+ *
+ * Conventions used by every declaration below:
+ * - Every int return is 0 or a negative libuv error code (UV_EINVAL, ...),
+ *   so uv_strerror() and uv_err_name() describe it.
+ * - "Any thread" includes worker threads (inside work) and the loop thread
+ *   (inside done callbacks).
+ * - Nothing here blocks unless its comment says "Blocks".
+ * - Platform: Linux (futex-based waiting, pthread thread names).
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef UVPOOL_H
+#define UVPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(UVPOOL_STATIC)
+#define UVPOOL_EXTERN
+#elif defined(UVPOOL_BUILDING)
+#define UVPOOL_EXTERN __attribute__((visibility("default")))
+#else
+#define UVPOOL_EXTERN
+#endif
+
+#define UVPOOL_VERSION_MAJOR 0
+#define UVPOOL_VERSION_MINOR 1
+#define UVPOOL_VERSION_PATCH 0
+
+typedef struct uvpool_s uvpool_t;               /* opaque */
+typedef struct uvpool_future_s uvpool_future_t; /* opaque, reference counted */
+
+/* Runs on a worker thread. Returns 0 and optionally sets *result (the
+ * future's result, owned by the application), or a negative UV_E* code,
+ * which becomes the future's status (state UVPOOL_FAILED). Returning
+ * UV_ECANCELED after uvpool_cancel_requested() became nonzero leaves the
+ * future UVPOOL_CANCELLED. A positive return value is taken as an errno
+ * and negated (5 becomes UV_EIO), as libuv's codes are -errno on Unix. */
+typedef int (*uvpool_work_cb)(void *arg, void **result);
+
+/* Runs on the loop thread, once per registration, after the future
+ * settled. The future is borrowed for the duration of the call. */
+typedef void (*uvpool_done_cb)(uvpool_future_t *f, void *data);
+
+/* Runs on the loop thread, last, when uvpool_close() finished. */
+typedef void (*uvpool_close_cb)(uvpool_t *pool, void *data);
+
+typedef enum {
+  UVPOOL_PENDING,  /* queued, not started */
+  UVPOOL_RUNNING,  /* a worker runs it */
+  UVPOOL_DONE,     /* work returned 0 */
+  UVPOOL_FAILED,   /* work returned an error, or the pool broke */
+  UVPOOL_CANCELLED /* never ran, or cooperatively cancelled */
+} uvpool_state_t;
+
+/* uvpool_close flag: cancel queued tasks instead of running them. */
+#define UVPOOL_CANCEL_PENDING 1u
+/* uvpool_options_t.flags: at process exit, cancel queued tasks. */
+#define UVPOOL_EXIT_CANCEL_PENDING 1u
+
+typedef struct {
+  /* Most workers alive at once. 0: min(32, uv_available_parallelism() + 4). */
+  unsigned max_workers;
+  /* Workers kept alive while idle (once started). Default 0.
+   * > max_workers is UV_EINVAL. */
+  unsigned min_workers;
+  /* A worker above min_workers idle this long exits. 0: 10000. */
+  unsigned idle_timeout_ms;
+  /* 0: unbounded. Else uvpool_submit returns UV_EAGAIN while this many
+   * tasks wait to start. */
+  size_t max_queued;
+  /* Worker stack size in bytes. 0: the platform default. */
+  size_t stack_size;
+  /* Worker thread name prefix; workers are named "<prefix>-<n>", cut to
+   * Linux's 15 characters. Copied by uvpool_new. NULL: "uvpool". */
+  const char *name;
+  /* Called first on each worker thread. Nonzero (a negative UV_E* code; a
+   * positive errno is negated) breaks the pool: queued futures fail with that code and later submits
+   * return it. */
+  int (*thread_init)(void *thread_data);
+  /* Called last on each worker thread that ran thread_init successfully. */
+  void (*thread_exit)(void *thread_data);
+  void *thread_data;
+  /* Process exit waits this long for queued and running work.
+   * < 0: forever (default). 0: not at all. Work not started by then is
+   * cancelled; work still running is abandoned (see uvpool_new). */
+  int64_t exit_timeout_ms;
+  /* UVPOOL_EXIT_CANCEL_PENDING. */
+  unsigned flags;
+  /* A worker that finds the queue empty spins this long before it parks,
+   * so a task submitted meanwhile starts without a wake-up.
+   * UVPOOL_SPIN_DEFAULT (the default) lets the library choose. */
+  unsigned spin_us;
+} uvpool_options_t;
+
+#define UVPOOL_SPIN_DEFAULT ((unsigned)-1)
+
+typedef struct {
+  uint64_t submitted, completed, failed, cancelled; /* totals since uvpool_new */
+  uint64_t queued, running;                         /* now */
+  unsigned workers, idle_workers, peak_workers;     /* now, now, highest ever */
+} uvpool_stats_t;
+
+/* Fills *opts with the defaults. Any thread. */
+UVPOOL_EXTERN void uvpool_options_init(uvpool_options_t *opts);
+
+/* Creates a pool bound to loop and stores it in *out. No worker starts
+ * until work arrives. Loop thread only.
+ * Returns 0; UV_EINVAL for a NULL loop or out, or min_workers >
+ * max_workers; UV_ENOMEM; UV_ESHUTDOWN once process exit began.
+ *
+ * Process exit: an exit handler (atexit, registered at the first
+ * uvpool_new) finds every pool not yet closed, stops it accepting work,
+ * runs its queued tasks (cancels them with UVPOOL_EXIT_CANCEL_PENDING),
+ * waits up to exit_timeout_ms for them and for running tasks, then joins
+ * the workers (each runs thread_exit). No done callback runs once exit
+ * began; futures still settle, so uvpool_future_wait() in other threads
+ * returns. exit() from inside work or a done callback does not deadlock:
+ * the handler does not wait for the task that called it. A process with no
+ * open pool pays nothing at exit.
+ *
+ * fork(): in the child, pools inherited from the parent have no workers.
+ * Their unsettled futures are settled UVPOOL_CANCELLED (status
+ * UV_ECANCELED) in the child, they accept no work (UV_ESHUTDOWN), and the
+ * exit handler ignores them. uvpool_close() on one is allowed once the
+ * child's loop is usable (uv_loop_fork) and delivers the pending
+ * callbacks. Pools created in the child work normally. */
+UVPOOL_EXTERN int uvpool_new(uv_loop_t *loop, const uvpool_options_t *opts,
+                             uvpool_t **out);
+
+/* Queues work(arg) and, if out is not NULL, stores a new future in *out
+ * with one reference owned by the caller (release it with
+ * uvpool_future_unref). With out == NULL the task is fire-and-forget.
+ * Any thread. Tasks start in submission order.
+ * Returns 0; UV_EINVAL for a NULL pool or work; UV_ESHUTDOWN once close or
+ * process exit began; UV_EAGAIN when max_queued tasks already wait;
+ * UV_ENOMEM; the thread_init code of a broken pool; the error of thread
+ * creation when no worker exists and none can be started. On error
+ * nothing is queued and *out is untouched.
+ *
+ * Loop liveness: the pool's handle keeps uv_run() alive while any future
+ * is unsettled or has an undelivered callback. Only the loop thread may
+ * reference a handle (uv_ref), so work submitted from another thread holds
+ * the loop from the moment the loop thread sees it: the submit wakes the
+ * loop, which references the handle in the same iteration. If the loop is
+ * not running at all and nothing else is alive, uv_run() returns without
+ * looking; any call of uvpool_submit or uvpool_stats on the loop thread
+ * adopts the outstanding work, after which uv_run() delivers it. */
+UVPOOL_EXTERN int uvpool_submit(uvpool_t *pool, uvpool_work_cb work, void *arg,
+                                uvpool_future_t **out);
+
+/* Begins closing the pool. Loop thread only. Never blocks.
+ * At once: uvpool_submit returns UV_ESHUTDOWN. Queued tasks still run
+ * (with UVPOOL_CANCEL_PENDING they are cancelled instead); running tasks
+ * finish; every done callback is delivered; every worker is joined, once
+ * it finished, without blocking the loop; the handle is closed; then
+ * cb(pool, data) runs, last, on a later loop iteration (cb may be NULL).
+ * After cb returns the pool is gone. Futures the application still
+ * references stay valid until unreferenced; uvpool_future_on_done on them
+ * then returns UV_ESHUTDOWN.
+ * Returns 0; UV_EINVAL for a NULL pool, a second close, or a call from
+ * another thread than the loop's; UV_ESHUTDOWN once process exit began. */
+UVPOOL_EXTERN int uvpool_close(uvpool_t *pool, unsigned flags,
+                               uvpool_close_cb cb, void *data);
+
+/* Copies a consistent snapshot of the counters into *out. Any thread.
+ * Returns 0 or UV_EINVAL for a NULL argument. */
+UVPOOL_EXTERN int uvpool_stats(uvpool_t *pool, uvpool_stats_t *out);
+
+/* The loop the pool was created on. Any thread. */
+UVPOOL_EXTERN uv_loop_t *uvpool_loop(const uvpool_t *pool);
+
+/* The pool that owns handle, or NULL if handle is not a pool's. Lets a
+ * uv_walk() sweep close pools: uvpool_close(uvpool_from_handle(h), ...).
+ * Loop thread (it reads the handle). */
+UVPOOL_EXTERN uvpool_t *uvpool_from_handle(const uv_handle_t *handle);
+
+/* Registers cb(f, data) to run once on the loop thread after f settles.
+ * Callbacks of one future run in registration order. Never runs cb
+ * synchronously: a callback added after settlement runs on a later loop
+ * iteration. Any thread. The pool holds what it needs of f until cb ran.
+ * Returns 0; UV_EINVAL for NULL f or cb; UV_ENOMEM; UV_ESHUTDOWN once the
+ * pool finished closing or process exit began (cb will not run). */
+UVPOOL_EXTERN int uvpool_future_on_done(uvpool_future_t *f, uvpool_done_cb cb,
+                                        void *data);
+
+/* Cancels f if it has not started: it settles UVPOOL_CANCELLED with status
+ * UV_ECANCELED and its callbacks still run. Any thread.
+ * Returns 0; UV_EBUSY if f runs or settled (nothing changes, but running
+ * work sees uvpool_cancel_requested() become nonzero); UV_EINVAL for NULL. */
+UVPOOL_EXTERN int uvpool_future_cancel(uvpool_future_t *f);
+
+/* The state now. Any thread. */
+UVPOOL_EXTERN uvpool_state_t uvpool_future_state(const uvpool_future_t *f);
+
+/* 0 if DONE, the work's code if FAILED, UV_ECANCELED if CANCELLED,
+ * UV_EBUSY while unsettled, UV_EINVAL for NULL. Any thread. */
+UVPOOL_EXTERN int uvpool_future_status(const uvpool_future_t *f);
+
+/* The result the work stored, once DONE; NULL otherwise. Any thread. The
+ * pointee belongs to the application. */
+UVPOOL_EXTERN void *uvpool_future_result(const uvpool_future_t *f);
+
+/* Blocks until f settles or timeout_ms passes (< 0: forever). Settlement
+ * does not wait for callbacks, so waiting on the loop thread is safe.
+ * Any thread. Returns 0 once settled (also after close); UV_ETIMEDOUT;
+ * UV_EINVAL for NULL. Waiting in a work function on a task queued behind
+ * it can deadlock a pool with too few workers: that is the caller's
+ * responsibility. */
+UVPOOL_EXTERN int uvpool_future_wait(uvpool_future_t *f, int64_t timeout_ms);
+
+/* Adds a reference and returns f. Any thread. */
+UVPOOL_EXTERN uvpool_future_t *uvpool_future_ref(uvpool_future_t *f);
+
+/* Drops a reference; the last one frees f. NULL is ignored. Any thread.
+ * Dropping a reference never cancels the task. */
+UVPOOL_EXTERN void uvpool_future_unref(uvpool_future_t *f);
+
+/* Inside work: nonzero once uvpool_future_cancel() was called on the task
+ * this thread runs. 0 elsewhere. */
+UVPOOL_EXTERN int uvpool_cancel_requested(void);
+
+/* "MAJOR.MINOR.PATCH". Any thread. */
+UVPOOL_EXTERN const char *uvpool_version_string(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* UVPOOL_H */

@@ -1,0 +1,84 @@
+/* The loop side: one uv_async_t per pool carries every completion and
+ * every wake-up. The callback takes the whole done list under mu, runs the
+ * callbacks with no lock held, then decides whether the handle keeps the
+ * loop alive and whether a close can finish. */
+#include "internal.h"
+
+bool uvpool__on_loop_thread(const uvpool_t *pool) {
+  uv_thread_t self = uv_thread_self();
+  return uv_thread_equal(&self, &pool->loop_thread) != 0;
+}
+
+/* Under mu, on the loop thread only (uv_ref/uv_unref are not thread
+ * safe). The handle is referenced while anything is undelivered or the
+ * pool closes, so an idle pool lets uv_run() return. */
+void uvpool__keepalive_locked(uvpool_t *pool) {
+  bool want = pool->outstanding > 0 || pool->closing;
+  if (want == pool->refd)
+    return;
+  if (!uvpool__on_loop_thread(pool)) {
+    /* Another thread made work outstanding: ask the loop to reference
+     * the handle. The send is safe under mu (see done_push_locked). */
+    if (want && !pool->forked && !atomic_load(&pool->exiting))
+      uv_async_send(&pool->async);
+    return;
+  }
+  if (want)
+    uv_ref((uv_handle_t *)&pool->async);
+  else
+    uv_unref((uv_handle_t *)&pool->async);
+  pool->refd = want;
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  uvpool_t *pool = h->data;
+  if (pool->close_cb != NULL)
+    pool->close_cb(pool, pool->close_data);
+  uvpool__pool_release(pool);
+}
+
+/* Under mu. A close finishes once nothing is queued, running, undelivered
+ * or alive: then no thread can send on the handle any more. */
+static bool close_can_finish_locked(const uvpool_t *pool) {
+  return pool->closing && pool->nworkers == 0 && pool->done_head == NULL &&
+         pool->outstanding == 0 && atomic_load(&pool->nqueued) == 0;
+}
+
+static void close_finish(uvpool_t *pool) {
+  uvpool__reap(pool);
+  uvpool__registry_remove(pool);
+  uv_close((uv_handle_t *)&pool->async, on_handle_closed);
+}
+
+void uvpool__async_cb(uv_async_t *handle) {
+  uvpool_t *pool = handle->data;
+  uvpool_future_t *batch;
+  uint64_t n = 0;
+  bool finish, reap;
+
+  uv_mutex_lock(&pool->mu);
+  batch = pool->done_head;
+  pool->done_head = pool->done_tail = NULL;
+  uv_mutex_unlock(&pool->mu);
+
+  while (batch != NULL) {
+    uvpool_future_t *next = batch->next;
+    uvpool__future_deliver(pool, batch);
+    batch = next;
+    n++;
+  }
+
+  uv_mutex_lock(&pool->mu);
+  pool->outstanding -= n;
+  uvpool__keepalive_locked(pool);
+  finish = close_can_finish_locked(pool);
+  if (finish)
+    atomic_store(&pool->finished, true);
+  reap = pool->zombies != NULL;
+  uv_mutex_unlock(&pool->mu);
+
+  if (finish)
+    close_finish(pool);
+  else if (reap)
+    uvpool__reap(pool);
+}

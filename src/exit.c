@@ -1,0 +1,196 @@
+/* The exit registry: the one process-wide object of the library. It lists
+ * every pool that is open (or closing), so that process exit can drain and
+ * join them, and fork() can disown them in the child.
+ *
+ * Exit rules:
+ * - The handler never waits for the thread it runs on: exit() called from
+ *   work leaves that task running and, if no other worker is left to run
+ *   what is queued, starts a replacement.
+ * - Workers stop sending on the async handle once exiting is set: the loop
+ *   may already be gone.
+ * - Lock order: registry lock, then pool->mu (as everywhere). */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+static struct {
+  pthread_once_t once;
+  uv_mutex_t mu;
+  uvpool_t *pools;
+  bool exiting;
+} reg = {.once = PTHREAD_ONCE_INIT};
+
+static void exit_handler(void);
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
+
+static void reg_init(void) {
+  if (uv_mutex_init(&reg.mu) != 0)
+    abort(); /* pthread_mutex_init with default attributes cannot fail */
+  atexit(exit_handler);
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+int uvpool__registry_add(uvpool_t *pool) {
+  int rc = 0;
+  pthread_once(&reg.once, reg_init);
+  uv_mutex_lock(&reg.mu);
+  if (reg.exiting) {
+    rc = UV_ESHUTDOWN;
+  } else {
+    pool->reg_prev = NULL;
+    pool->reg_next = reg.pools;
+    if (reg.pools != NULL)
+      reg.pools->reg_prev = pool;
+    reg.pools = pool;
+  }
+  uv_mutex_unlock(&reg.mu);
+  return rc;
+}
+
+void uvpool__registry_remove(uvpool_t *pool) {
+  uv_mutex_lock(&reg.mu);
+  if (pool->reg_prev != NULL)
+    pool->reg_prev->reg_next = pool->reg_next;
+  else if (reg.pools == pool)
+    reg.pools = pool->reg_next;
+  if (pool->reg_next != NULL)
+    pool->reg_next->reg_prev = pool->reg_prev;
+  pool->reg_next = pool->reg_prev = NULL;
+  uv_mutex_unlock(&reg.mu);
+}
+
+bool uvpool__registry_has_handle(const uv_handle_t *h) {
+  bool found = false;
+  pthread_once(&reg.once, reg_init);
+  uv_mutex_lock(&reg.mu);
+  for (uvpool_t *p = reg.pools; p != NULL && !found; p = p->reg_next)
+    found = (const uv_handle_t *)&p->async == h;
+  uv_mutex_unlock(&reg.mu);
+  return found;
+}
+
+/* ---- process exit ------------------------------------------------------ */
+
+/* Under p->mu. Stops intake and wakes every worker so that idle ones
+ * leave and busy ones leave once the queue is empty. */
+static void exit_begin_locked(uvpool_t *p, bool self_is_worker) {
+  atomic_store(&p->exiting, true);
+  if (p->opts.flags & UVPOOL_EXIT_CANCEL_PENDING)
+    uvpool__pend_cancel_all(p, UV_ECANCELED);
+  /* The calling worker will never come back for the queue. */
+  if (self_is_worker && atomic_load(&p->nqueued) > 0 && p->nworkers == 1)
+    (void)uvpool__spawn_locked(p);
+  uv_cond_broadcast(&p->work_cv);
+}
+
+/* Under p->mu. Waits for the workers to leave, except this thread and,
+ * after the timeout, the ones stuck in a task. */
+static void exit_wait_locked(uvpool_t *p, const uvpool__worker_t *me,
+                             uint64_t start) {
+  int64_t t = p->opts.exit_timeout_ms;
+  bool timed_out = t == 0;
+  unsigned self = me != NULL && me->pool == p;
+  unsigned self_running = self && me->current != NULL;
+  if (timed_out)
+    uvpool__pend_cancel_all(p, UV_ECANCELED);
+  for (;;) {
+    unsigned others = p->nworkers - self;
+    if (others == 0 || (timed_out && others == p->nrunning - self_running))
+      return;
+    if (t < 0 || timed_out) {
+      uv_cond_wait(&p->drain_cv, &p->mu);
+      continue;
+    }
+    uint64_t deadline = start + (uint64_t)t * 1000000u;
+    uint64_t now = uv_hrtime();
+    if (now >= deadline ||
+        uv_cond_timedwait(&p->drain_cv, &p->mu, deadline - now) ==
+            UV_ETIMEDOUT) {
+      timed_out = true;
+      uvpool__pend_cancel_all(p, UV_ECANCELED);
+    }
+  }
+}
+
+static void exit_handler(void) {
+  uvpool__worker_t *me = uvpool__current_worker();
+  uint64_t start = uv_hrtime();
+  uvpool_t *p;
+
+  uv_mutex_lock(&reg.mu);
+  reg.exiting = true;
+  for (p = reg.pools; p != NULL; p = p->reg_next) {
+    if (p->forked)
+      continue;
+    uv_mutex_lock(&p->mu);
+    exit_begin_locked(p, me != NULL && me->pool == p);
+    uv_mutex_unlock(&p->mu);
+  }
+  for (p = reg.pools; p != NULL; p = p->reg_next) {
+    if (p->forked)
+      continue;
+    uv_mutex_lock(&p->mu);
+    exit_wait_locked(p, me, start);
+    uv_mutex_unlock(&p->mu);
+    /* Zombies are threads that left the pool: joining them is bounded. */
+    uvpool__reap(p);
+  }
+  uv_mutex_unlock(&reg.mu);
+}
+
+/* ---- fork --------------------------------------------------------------- */
+
+/* Holding every lock across fork() means the child's copies are in a
+ * consistent state, with no lock held by a thread that does not exist. */
+static void fork_prepare(void) {
+  uv_mutex_lock(&reg.mu);
+  for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next)
+    uv_mutex_lock(&p->mu);
+}
+
+static void fork_parent(void) {
+  for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next)
+    uv_mutex_unlock(&p->mu);
+  uv_mutex_unlock(&reg.mu);
+}
+
+static void free_workers(uvpool__worker_t *w) {
+  while (w != NULL) {
+    uvpool__worker_t *next = w->next;
+    uvpool__free(w);
+    w = next;
+  }
+}
+
+/* In the child only this thread exists: the pool's workers are gone. What
+ * they ran or would have run is settled cancelled, so that nothing in the
+ * child waits for them. */
+static void disown_pool(uvpool_t *p) {
+  p->forked = true;
+  for (uvpool__worker_t *w = p->workers; w != NULL; w = w->next) {
+    if (w->current != NULL) {
+      p->cancelled++;
+      uvpool__settle_locked(p, w->current, UVPOOL_CANCELLED, UV_ECANCELED,
+                            NULL);
+    }
+  }
+  uvpool__pend_cancel_all(p, UV_ECANCELED);
+  free_workers(p->workers);
+  free_workers(p->zombies);
+  p->workers = p->zombies = NULL;
+  p->nworkers = p->nidle = p->nparked = p->nrunning = 0;
+  /* Nobody waits on these in the child; fresh ones are safe to reuse. */
+  uv_cond_init(&p->work_cv);
+  uv_cond_init(&p->drain_cv);
+}
+
+static void fork_child(void) {
+  for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next) {
+    disown_pool(p);
+    uv_mutex_unlock(&p->mu);
+  }
+  uv_mutex_unlock(&reg.mu);
+}

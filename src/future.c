@@ -1,0 +1,353 @@
+/* Futures: slab allocation, reference counting, settlement, callbacks,
+ * waiting and cancellation.
+ *
+ * Invariants:
+ * - The pool holds one reference for as long as a future is queued,
+ *   running or on the done list; the application holds the others.
+ * - A future that is not free counts once in pool->live, so the pool's
+ *   memory (its slabs, its mutex) outlives every future handed out.
+ * - State changes happen under pool->mu, as atomic read-modify-writes on
+ *   the state word, because waiters set F_WAITERS without the mutex.
+ * - The callback fields are guarded by F_LOCK, a bit lock in the state
+ *   word, so registering and delivering callbacks never touch pool->mu in
+ *   the common case. Lock order: pool->mu, then F_LOCK.
+ * - Once settled, result and status are written before the state (release)
+ *   and read after it (acquire); they never change again. */
+#include "internal.h"
+
+#include <sched.h>
+#include <string.h>
+
+#define SLAB_SLOTS (UVPOOL__SLAB_SIZE / sizeof(uvpool_future_t))
+
+_Static_assert(sizeof(uvpool_future_t) == 64, "a future is one cache line");
+_Static_assert(sizeof(uvpool__slab_t) <= sizeof(uvpool_future_t),
+               "the slab header fits the first slot");
+
+uvpool_t *uvpool__future_pool(const uvpool_future_t *f) {
+  uintptr_t base = (uintptr_t)f & ~(uintptr_t)(UVPOOL__SLAB_SIZE - 1);
+  return ((const uvpool__slab_t *)base)->pool;
+}
+
+static bool slab_grow(uvpool_t *pool) {
+  uvpool__slab_t *slab =
+      uvpool__aligned_alloc(UVPOOL__SLAB_SIZE, UVPOOL__SLAB_SIZE);
+  uvpool_future_t *slots = (uvpool_future_t *)(void *)slab;
+  if (slab == NULL)
+    return false;
+  slab->pool = pool;
+  slab->next = pool->slabs;
+  pool->slabs = slab;
+  /* Link slots in address order so that fresh futures are handed out
+   * sequentially (friendlier to the prefetcher). */
+  for (size_t i = SLAB_SLOTS - 1; i >= 1; i--) {
+    slots[i].next = pool->free_local;
+    pool->free_local = &slots[i];
+  }
+  return true;
+}
+
+/* Under mu. The returned future has refs == 0 and must be initialised. */
+uvpool_future_t *uvpool__future_alloc(uvpool_t *pool) {
+  uvpool_future_t *f = pool->free_local;
+  if (f == NULL) {
+    f = atomic_exchange_explicit(&pool->free_stack, NULL,
+                                 memory_order_acquire);
+    if (f == NULL) {
+      if (!slab_grow(pool))
+        return NULL;
+      f = pool->free_local;
+    }
+  }
+  pool->free_local = f->next;
+  atomic_fetch_add_explicit(&pool->live, 1, memory_order_relaxed);
+  return f;
+}
+
+void uvpool__slabs_free(uvpool_t *pool) {
+  uvpool__slab_t *slab = pool->slabs;
+  while (slab != NULL) {
+    uvpool__slab_t *next = slab->next;
+    uvpool__free(slab);
+    slab = next;
+  }
+  pool->slabs = NULL;
+}
+
+/* Lock-free push: any thread may drop the last reference. Only the
+ * allocator takes from the stack, all at once, so there is no ABA. */
+static void future_free(uvpool_future_t *f) {
+  uvpool_t *pool = uvpool__future_pool(f);
+  uvpool_future_t *head =
+      atomic_load_explicit(&pool->free_stack, memory_order_relaxed);
+  do {
+    f->next = head;
+  } while (!atomic_compare_exchange_weak_explicit(
+      &pool->free_stack, &head, f, memory_order_release, memory_order_relaxed));
+  uvpool__pool_release(pool);
+}
+
+uvpool_future_t *uvpool_future_ref(uvpool_future_t *f) {
+  if (f != NULL)
+    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+  return f;
+}
+
+void uvpool_future_unref(uvpool_future_t *f) {
+  if (f != NULL &&
+      atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
+    future_free(f);
+}
+
+/* ---- the callback lock ------------------------------------------------ */
+
+static uint32_t flock(uvpool_future_t *f) {
+  unsigned spins = 0;
+  uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+  for (;;) {
+    if ((s & UVPOOL__F_LOCK) == 0 &&
+        atomic_compare_exchange_weak_explicit(&f->state, &s,
+                                              s | UVPOOL__F_LOCK,
+                                              memory_order_acquire,
+                                              memory_order_relaxed))
+      return s | UVPOOL__F_LOCK;
+    if (++spins % 64 == 0)
+      sched_yield();
+    s = atomic_load_explicit(&f->state, memory_order_relaxed);
+  }
+}
+
+static void funlock(uvpool_future_t *f, uint32_t clear) {
+  atomic_fetch_and_explicit(&f->state, ~(UVPOOL__F_LOCK | clear),
+                            memory_order_release);
+}
+
+/* ---- settlement -------------------------------------------------------- */
+
+/* Under mu. Records the outcome, wakes waiters and queues delivery. The
+ * pool's reference travels with the future onto the done list. */
+void uvpool__settle_locked(uvpool_t *pool, uvpool_future_t *f,
+                           uvpool_state_t st, int status, void *result) {
+  uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
+  uint32_t next;
+  f->u.result = st == UVPOOL_DONE ? result : NULL;
+  f->v.status = status;
+  do {
+    next = (old & ~UVPOOL__STATE_MASK & ~UVPOOL__F_WAITERS) | (uint32_t)st |
+           UVPOOL__F_ON_DONE_LIST;
+  } while (!atomic_compare_exchange_weak_explicit(
+      &f->state, &old, next, memory_order_release, memory_order_relaxed));
+  if (old & UVPOOL__F_WAITERS)
+    uvpool__futex_wake_all(&f->state);
+  uvpool__done_push_locked(pool, f);
+}
+
+/* Loop thread. Runs f's callbacks in registration order, with no lock
+ * held, then drops the done list's reference. Callbacks registered while
+ * these run are requeued by uvpool_future_on_done. */
+void uvpool__future_deliver(uvpool_t *pool, uvpool_future_t *f) {
+  uvpool__cbnode_t *tail, *n;
+  uvpool_done_cb cb;
+  void *data;
+  flock(f);
+  cb = f->cb;
+  data = f->cb_data;
+  tail = f->more_tail;
+  f->cb = NULL;
+  f->cb_data = NULL;
+  f->more_tail = NULL;
+  funlock(f, UVPOOL__F_ON_DONE_LIST | UVPOOL__F_HAS_CB);
+  if (cb != NULL &&
+      !atomic_load_explicit(&pool->exiting, memory_order_relaxed))
+    cb(f, data);
+  n = tail != NULL ? tail->next : NULL;
+  while (n != NULL) {
+    uvpool__cbnode_t *next = n == tail ? NULL : n->next;
+    if (!atomic_load_explicit(&pool->exiting, memory_order_relaxed))
+      n->cb(f, n->data);
+    uvpool__free(n);
+    n = next;
+  }
+  uvpool_future_unref(f);
+}
+
+/* ---- callbacks ---------------------------------------------------------- */
+
+/* Under F_LOCK. Takes node when the inline slot is busy; returns whether
+ * node was used. */
+static bool cb_append(uvpool_future_t *f, uvpool__cbnode_t *node,
+                      uvpool_done_cb cb, void *data) {
+  if ((atomic_load_explicit(&f->state, memory_order_relaxed) &
+       UVPOOL__F_HAS_CB) == 0) {
+    f->cb = cb;
+    f->cb_data = data;
+    atomic_fetch_or_explicit(&f->state, UVPOOL__F_HAS_CB,
+                             memory_order_relaxed);
+    return false;
+  }
+  node->cb = cb;
+  node->data = data;
+  if (f->more_tail == NULL) {
+    node->next = node;
+  } else {
+    node->next = f->more_tail->next;
+    f->more_tail->next = node;
+  }
+  f->more_tail = node;
+  return true;
+}
+
+/* The slow path: f settled and its earlier callbacks were delivered, so f
+ * must go back on the done list, under mu, unless the pool finished. */
+static int on_done_requeue(uvpool_t *pool, uvpool_future_t *f,
+                           uvpool__cbnode_t *node, uvpool_done_cb cb,
+                           void *data) {
+  uint32_t s;
+  bool used;
+  uv_mutex_lock(&pool->mu);
+  if (atomic_load(&pool->finished) || atomic_load(&pool->exiting)) {
+    uv_mutex_unlock(&pool->mu);
+    uvpool__free(node);
+    return UV_ESHUTDOWN;
+  }
+  s = flock(f);
+  used = cb_append(f, node, cb, data);
+  if ((s & UVPOOL__F_ON_DONE_LIST) == 0) {
+    atomic_fetch_or_explicit(&f->state, UVPOOL__F_ON_DONE_LIST,
+                             memory_order_relaxed);
+    uvpool_future_ref(f);
+    pool->outstanding++;
+    uvpool__keepalive_locked(pool);
+    uvpool__done_push_locked(pool, f);
+  }
+  funlock(f, 0);
+  uv_mutex_unlock(&pool->mu);
+  if (!used)
+    uvpool__free(node);
+  return 0;
+}
+
+int uvpool_future_on_done(uvpool_future_t *f, uvpool_done_cb cb, void *data) {
+  uvpool_t *pool;
+  uvpool__cbnode_t *node = NULL;
+  uint32_t s;
+  if (f == NULL || cb == NULL)
+    return UV_EINVAL;
+  pool = uvpool__future_pool(f);
+  if (atomic_load(&pool->exiting))
+    return UV_ESHUTDOWN;
+  for (;;) {
+    s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    if ((s & UVPOOL__F_HAS_CB) && node == NULL) {
+      node = uvpool__malloc(sizeof(*node));
+      if (node == NULL)
+        return UV_ENOMEM;
+    }
+    s = flock(f);
+    if ((s & UVPOOL__F_HAS_CB) && node == NULL) {
+      funlock(f, 0); /* the slot was taken meanwhile: allocate, retry */
+      continue;
+    }
+    break;
+  }
+  /* Unsettled, or settled but not yet delivered: delivery will see it. */
+  if (!uvpool__settled(s) || (s & UVPOOL__F_ON_DONE_LIST)) {
+    bool used = cb_append(f, node, cb, data);
+    funlock(f, 0);
+    if (!used)
+      uvpool__free(node);
+    return 0;
+  }
+  funlock(f, 0);
+  if (node == NULL) {
+    /* The requeue path may find the slot taken by a racing registration. */
+    node = uvpool__malloc(sizeof(*node));
+    if (node == NULL)
+      return UV_ENOMEM;
+  }
+  return on_done_requeue(pool, f, node, cb, data);
+}
+
+/* ---- queries ------------------------------------------------------------ */
+
+uvpool_state_t uvpool_future_state(const uvpool_future_t *f) {
+  uint32_t s;
+  if (f == NULL)
+    return UVPOOL_FAILED;
+  s = atomic_load_explicit(&((uvpool_future_t *)f)->state,
+                           memory_order_acquire);
+  return (uvpool_state_t)(s & UVPOOL__STATE_MASK);
+}
+
+int uvpool_future_status(const uvpool_future_t *f) {
+  if (f == NULL)
+    return UV_EINVAL;
+  if (!uvpool__settled((uint32_t)uvpool_future_state(f)))
+    return UV_EBUSY;
+  return f->v.status;
+}
+
+void *uvpool_future_result(const uvpool_future_t *f) {
+  if (f == NULL || uvpool_future_state(f) != UVPOOL_DONE)
+    return NULL;
+  return f->u.result;
+}
+
+int uvpool_future_wait(uvpool_future_t *f, int64_t timeout_ms) {
+  uint64_t deadline = 0;
+  if (f == NULL)
+    return UV_EINVAL;
+  if (timeout_ms >= 0)
+    deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
+  for (;;) {
+    uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
+    int64_t left = -1;
+    if (uvpool__settled(s))
+      return 0;
+    if (timeout_ms >= 0) {
+      uint64_t now = uv_hrtime();
+      if (now >= deadline)
+        return UV_ETIMEDOUT;
+      left = (int64_t)(deadline - now);
+    }
+    if ((s & UVPOOL__F_WAITERS) == 0 &&
+        !atomic_compare_exchange_weak_explicit(&f->state, &s,
+                                               s | UVPOOL__F_WAITERS,
+                                               memory_order_acquire,
+                                               memory_order_relaxed))
+      continue;
+    uvpool__futex_wait(&f->state, s | UVPOOL__F_WAITERS, left);
+  }
+}
+
+/* ---- cancellation ------------------------------------------------------- */
+
+int uvpool_future_cancel(uvpool_future_t *f) {
+  uvpool_t *pool;
+  uint32_t s;
+  int rc = UV_EBUSY;
+  if (f == NULL)
+    return UV_EINVAL;
+  s = atomic_load_explicit(&f->state, memory_order_acquire);
+  if (uvpool__settled(s))
+    return UV_EBUSY;
+  pool = uvpool__future_pool(f);
+  uv_mutex_lock(&pool->mu);
+  s = atomic_load_explicit(&f->state, memory_order_relaxed);
+  switch (s & UVPOOL__STATE_MASK) {
+  case UVPOOL_PENDING:
+    uvpool__pend_remove(pool, f);
+    pool->cancelled++;
+    uvpool__settle_locked(pool, f, UVPOOL_CANCELLED, UV_ECANCELED, NULL);
+    rc = 0;
+    break;
+  case UVPOOL_RUNNING:
+    atomic_fetch_or_explicit(&f->state, UVPOOL__F_CANCEL_REQ,
+                             memory_order_relaxed);
+    break;
+  default:
+    break;
+  }
+  uv_mutex_unlock(&pool->mu);
+  return rc;
+}

@@ -1,0 +1,167 @@
+/* Internal declarations shared by the files of src/. Not installed. */
+#ifndef UVPOOL_INTERNAL_H
+#define UVPOOL_INTERNAL_H
+
+#include "uvpool.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define UVPOOL__HIDDEN __attribute__((visibility("hidden")))
+
+/* ---- future state word -------------------------------------------------
+ * One 32-bit atomic per future holds the uvpool_state_t and flag bits, so
+ * that waiting is a futex on it and readers need no lock. */
+#define UVPOOL__STATE_MASK 0x7u
+#define UVPOOL__F_WAITERS 0x08u   /* a thread sleeps in futex_wait */
+#define UVPOOL__F_CANCEL_REQ 0x10u /* cancel asked while running */
+#define UVPOOL__F_ON_DONE_LIST 0x20u /* linked on pool->done, holds a ref */
+#define UVPOOL__F_LOCK 0x40u      /* guards the callback fields */
+#define UVPOOL__F_HAS_CB 0x80u    /* the inline callback slot is taken */
+
+typedef struct uvpool__cbnode_s {
+  struct uvpool__cbnode_s *next;
+  uvpool_done_cb cb;
+  void *data;
+} uvpool__cbnode_t;
+
+/* 64 bytes: one cache line. The pool is found from the slab header, so a
+ * future needs no pool pointer. Unions hold fields whose lifetimes do not
+ * overlap: work/arg until the task starts, result/status once it settled. */
+struct uvpool_future_s {
+  uvpool_future_t *next; /* pending queue, done list or free list */
+  uvpool_future_t *prev; /* pending queue only (O(1) cancel) */
+  union {
+    uvpool_work_cb work;
+    void *result;
+  } u;
+  union {
+    void *arg;
+    int status;
+  } v;
+  uvpool_done_cb cb; /* first callback, inline: no allocation */
+  void *cb_data;
+  uvpool__cbnode_t *more_tail; /* further callbacks: circular, tail */
+  _Atomic uint32_t refs;
+  _Atomic uint32_t state;
+};
+
+/* Futures live in aligned slabs whose first slot is this header. */
+#define UVPOOL__SLAB_SIZE ((size_t)64 * 1024)
+typedef struct uvpool__slab_s {
+  uvpool_t *pool;
+  struct uvpool__slab_s *next;
+} uvpool__slab_t;
+
+typedef struct uvpool__worker_s {
+  struct uvpool__worker_s *next, *prev;
+  uvpool_t *pool;
+  uvpool_future_t *current; /* task it runs, or NULL; under pool->mu */
+  uv_thread_t tid;
+  unsigned id;
+} uvpool__worker_t;
+
+struct uvpool_s {
+  uv_async_t async; /* completions and wake-ups; data points to the pool */
+  uv_loop_t *loop;
+  uv_thread_t loop_thread;
+
+  /* Options: immutable after uvpool_new. */
+  uvpool_options_t opts;
+  char name[16];
+
+  /* mu guards everything down to the futures section. */
+  uv_mutex_t mu;
+  uv_cond_t work_cv;  /* parked workers wait here */
+  uv_cond_t drain_cv; /* the exit handler waits here for workers to leave */
+  uvpool_future_t *pend_head, *pend_tail;
+  uvpool_future_t *done_head, *done_tail;
+  uvpool__worker_t *workers; /* alive */
+  uvpool__worker_t *zombies; /* exited, not yet joined */
+  _Atomic size_t nqueued;    /* written under mu; spinners read it */
+  unsigned nworkers, nidle, nparked, nrunning, npeak, next_id;
+  uint64_t submitted, completed, failed, cancelled;
+  uint64_t outstanding; /* settlements and callbacks not yet delivered */
+  int broken;           /* thread_init's code, once one failed */
+  bool closing;
+  bool refd; /* async handle referenced; written on the loop thread */
+  bool forked; /* inherited by a fork() child */
+  _Atomic bool exiting;  /* process exit began */
+  _Atomic bool finished; /* close finished: no more callbacks */
+  unsigned close_flags;
+  uvpool_close_cb close_cb;
+  void *close_data;
+
+  /* Futures. free_local and slabs are under mu; free_stack is a
+   * multi-producer stack that the allocator empties in one exchange. */
+  uvpool_future_t *free_local;
+  _Atomic(uvpool_future_t *) free_stack;
+  uvpool__slab_t *slabs;
+  _Atomic unsigned long live; /* futures not free, plus one while open */
+
+  /* Exit registry links, under the registry lock. */
+  uvpool_t *reg_next, *reg_prev;
+};
+
+/* alloc.c: every allocation goes through here (failure injection). */
+UVPOOL__HIDDEN void *uvpool__malloc(size_t n);
+UVPOOL__HIDDEN void *uvpool__aligned_alloc(size_t align, size_t n);
+UVPOOL__HIDDEN void uvpool__free(void *p);
+/* Test hook: make the n-th allocation from now (1-based) and every later
+ * one fail when sticky, or only that one. 0 disables. */
+UVPOOL__HIDDEN void uvpool__alloc_fail_at(unsigned long n, bool sticky);
+UVPOOL__HIDDEN unsigned long uvpool__alloc_count(void);
+/* Test hook: make the n-th thread creation from now fail with err. */
+UVPOOL__HIDDEN void uvpool__thread_fail_at(unsigned long n, int err);
+UVPOOL__HIDDEN int uvpool__thread_create(uv_thread_t *tid, size_t stack,
+                                         void (*fn)(void *), void *arg);
+
+/* futex.c */
+UVPOOL__HIDDEN int uvpool__futex_wait(_Atomic uint32_t *addr, uint32_t val,
+                                      int64_t timeout_ns);
+UVPOOL__HIDDEN void uvpool__futex_wake_all(_Atomic uint32_t *addr);
+
+/* future.c */
+UVPOOL__HIDDEN uvpool_t *uvpool__future_pool(const uvpool_future_t *f);
+UVPOOL__HIDDEN uvpool_future_t *uvpool__future_alloc(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__settle_locked(uvpool_t *pool, uvpool_future_t *f,
+                                          uvpool_state_t st, int status,
+                                          void *result);
+UVPOOL__HIDDEN void uvpool__future_deliver(uvpool_t *pool,
+                                           uvpool_future_t *f);
+UVPOOL__HIDDEN void uvpool__slabs_free(uvpool_t *pool);
+
+/* queue.c: the pending queue, under pool->mu. */
+UVPOOL__HIDDEN void uvpool__pend_push(uvpool_t *pool, uvpool_future_t *f);
+UVPOOL__HIDDEN uvpool_future_t *uvpool__pend_pop(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__pend_remove(uvpool_t *pool, uvpool_future_t *f);
+UVPOOL__HIDDEN void uvpool__pend_cancel_all(uvpool_t *pool, int status);
+UVPOOL__HIDDEN void uvpool__done_push_locked(uvpool_t *pool,
+                                             uvpool_future_t *f);
+
+/* worker.c */
+UVPOOL__HIDDEN int uvpool__spawn_locked(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__wake_locked(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__reap(uvpool_t *pool);
+UVPOOL__HIDDEN uvpool__worker_t *uvpool__current_worker(void);
+
+/* deliver.c: the loop side. */
+UVPOOL__HIDDEN void uvpool__async_cb(uv_async_t *handle);
+UVPOOL__HIDDEN bool uvpool__on_loop_thread(const uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__keepalive_locked(uvpool_t *pool);
+
+/* pool.c */
+UVPOOL__HIDDEN void uvpool__pool_release(uvpool_t *pool);
+
+/* exit.c */
+UVPOOL__HIDDEN int uvpool__registry_add(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__registry_remove(uvpool_t *pool);
+UVPOOL__HIDDEN bool uvpool__registry_has_handle(const uv_handle_t *h);
+
+static inline bool uvpool__settled(uint32_t s) {
+  return (s & UVPOOL__STATE_MASK) >= UVPOOL_DONE;
+}
+
+#endif /* UVPOOL_INTERNAL_H */

@@ -1,0 +1,255 @@
+/* uvpool: the executor's public entry points.
+ *
+ * Design notes (the invariants the other files rely on):
+ * 1. One mutex per pool (mu) guards the pending queue, the done list, the
+ *    worker lists and every counter. Work and done callbacks run with no
+ *    uvpool lock held, so they may call any uvpool function, exit() or
+ *    fork().
+ * 2. Lock order: exit registry lock, then pool->mu, then a future's
+ *    F_LOCK bit. No code takes them the other way round.
+ * 3. A future is on at most one list at a time: pending queue, a worker's
+ *    hands, the done list, or the free list. The pool owns one reference
+ *    from submit until its first delivery; requeueing for callbacks added
+ *    later takes another.
+ * 4. Workers hand results to the loop only through the done list plus one
+ *    uv_async_send, both under mu. The loop closes the handle only after
+ *    seeing, under mu, that no worker is left and nothing is undelivered;
+ *    so no send can race uv_close. Once process exit began nothing sends.
+ * 5. pool->live counts the open pool plus every future not on the free
+ *    list; memory (slabs, mutex) is released when it drops to zero, so
+ *    futures outlive their pool's close.
+ * 6. uvpool_submit either queues the task and guarantees a worker will
+ *    take it, or changes nothing and returns an error.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+#define DEFAULT_IDLE_TIMEOUT_MS 10000u
+#define DEFAULT_SPIN_US 50u
+
+void uvpool_options_init(uvpool_options_t *opts) {
+  if (opts == NULL)
+    return;
+  memset(opts, 0, sizeof(*opts));
+  opts->exit_timeout_ms = -1;
+  opts->spin_us = UVPOOL_SPIN_DEFAULT;
+}
+
+const char *uvpool_version_string(void) { return "0.1.0"; }
+
+static unsigned default_max_workers(void) {
+  unsigned n = uv_available_parallelism() + 4;
+  return n < 32 ? n : 32;
+}
+
+static int options_resolve(uvpool_t *pool, const uvpool_options_t *in) {
+  uvpool_options_t o;
+  uvpool_options_init(&o);
+  if (in != NULL)
+    o = *in;
+  if (o.max_workers == 0)
+    o.max_workers = default_max_workers();
+  if (o.min_workers > o.max_workers)
+    return UV_EINVAL;
+  if (o.idle_timeout_ms == 0)
+    o.idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+  if (o.spin_us == UVPOOL_SPIN_DEFAULT)
+    o.spin_us = DEFAULT_SPIN_US;
+  snprintf(pool->name, sizeof(pool->name), "%s",
+           o.name != NULL ? o.name : "uvpool");
+  o.name = pool->name;
+  pool->opts = o;
+  return 0;
+}
+
+static int sync_init(uvpool_t *pool) {
+  int rc = uv_mutex_init(&pool->mu);
+  if (rc != 0)
+    return rc;
+  rc = uv_cond_init(&pool->work_cv);
+  if (rc != 0)
+    goto fail_mu;
+  rc = uv_cond_init(&pool->drain_cv);
+  if (rc != 0)
+    goto fail_cv;
+  return 0;
+fail_cv:
+  uv_cond_destroy(&pool->work_cv);
+fail_mu:
+  uv_mutex_destroy(&pool->mu);
+  return rc;
+}
+
+static void sync_destroy(uvpool_t *pool) {
+  uv_cond_destroy(&pool->drain_cv);
+  uv_cond_destroy(&pool->work_cv);
+  uv_mutex_destroy(&pool->mu);
+}
+
+int uvpool_new(uv_loop_t *loop, const uvpool_options_t *opts,
+               uvpool_t **out) {
+  uvpool_t *pool;
+  int rc;
+  if (loop == NULL || out == NULL)
+    return UV_EINVAL;
+  pool = uvpool__malloc(sizeof(*pool));
+  if (pool == NULL)
+    return UV_ENOMEM;
+  memset(pool, 0, sizeof(*pool));
+  rc = options_resolve(pool, opts);
+  if (rc != 0)
+    goto fail;
+  rc = sync_init(pool);
+  if (rc != 0)
+    goto fail;
+  pool->loop = loop;
+  pool->loop_thread = uv_thread_self();
+  atomic_init(&pool->live, 1);
+  rc = uvpool__registry_add(pool);
+  if (rc != 0)
+    goto fail_sync;
+  /* Cannot fail on Linux once the loop is initialised; checked anyway. */
+  rc = uv_async_init(loop, &pool->async, uvpool__async_cb);
+  if (rc != 0)
+    goto fail_registry;
+  pool->async.data = pool;
+  uv_unref((uv_handle_t *)&pool->async);
+  *out = pool;
+  return 0;
+fail_registry:
+  uvpool__registry_remove(pool);
+fail_sync:
+  sync_destroy(pool);
+fail:
+  uvpool__free(pool);
+  return rc;
+}
+
+/* Called when pool->live drops to zero: the pool closed and every future
+ * was released. */
+void uvpool__pool_release(uvpool_t *pool) {
+  if (atomic_fetch_sub_explicit(&pool->live, 1, memory_order_acq_rel) != 1)
+    return;
+  uvpool__slabs_free(pool);
+  sync_destroy(pool);
+  uvpool__free(pool);
+}
+
+/* Under mu. Makes sure a worker will take the task about to be queued:
+ * an idle one if there is one to spare, else a new thread. Fails only if
+ * no worker exists and none can be started. */
+static int ensure_worker_locked(uvpool_t *pool) {
+  int rc;
+  if (atomic_load(&pool->nqueued) < pool->nidle ||
+      pool->nworkers >= pool->opts.max_workers)
+    return 0;
+  rc = uvpool__spawn_locked(pool);
+  return pool->nworkers > 0 ? 0 : rc;
+}
+
+static int submit_check_locked(const uvpool_t *pool) {
+  if (pool->closing || pool->forked || atomic_load(&pool->exiting))
+    return UV_ESHUTDOWN;
+  if (pool->broken != 0)
+    return pool->broken;
+  if (pool->opts.max_queued != 0 &&
+      atomic_load(&pool->nqueued) >= pool->opts.max_queued)
+    return UV_EAGAIN;
+  return 0;
+}
+
+int uvpool_submit(uvpool_t *pool, uvpool_work_cb work, void *arg,
+                  uvpool_future_t **out) {
+  uvpool_future_t *f;
+  int rc;
+  if (pool == NULL || work == NULL)
+    return UV_EINVAL;
+  uv_mutex_lock(&pool->mu);
+  rc = submit_check_locked(pool);
+  if (rc == 0)
+    rc = ensure_worker_locked(pool);
+  if (rc != 0) {
+    uv_mutex_unlock(&pool->mu);
+    return rc;
+  }
+  f = uvpool__future_alloc(pool);
+  if (f == NULL) {
+    uv_mutex_unlock(&pool->mu);
+    return UV_ENOMEM;
+  }
+  f->u.work = work;
+  f->v.arg = arg;
+  f->cb = NULL;
+  f->cb_data = NULL;
+  f->more_tail = NULL;
+  atomic_store_explicit(&f->refs, out != NULL ? 2u : 1u, memory_order_relaxed);
+  atomic_store_explicit(&f->state, UVPOOL_PENDING, memory_order_relaxed);
+  uvpool__pend_push(pool, f);
+  pool->submitted++;
+  pool->outstanding++;
+  uvpool__wake_locked(pool);
+  uvpool__keepalive_locked(pool);
+  uv_mutex_unlock(&pool->mu);
+  if (out != NULL)
+    *out = f;
+  return 0;
+}
+
+int uvpool_close(uvpool_t *pool, unsigned flags, uvpool_close_cb cb,
+                 void *data) {
+  if (pool == NULL || !uvpool__on_loop_thread(pool))
+    return UV_EINVAL;
+  uv_mutex_lock(&pool->mu);
+  if (pool->closing) {
+    uv_mutex_unlock(&pool->mu);
+    return UV_EINVAL;
+  }
+  if (atomic_load(&pool->exiting)) {
+    uv_mutex_unlock(&pool->mu);
+    return UV_ESHUTDOWN;
+  }
+  pool->closing = true;
+  pool->close_flags = flags;
+  pool->close_cb = cb;
+  pool->close_data = data;
+  if (flags & UVPOOL_CANCEL_PENDING)
+    uvpool__pend_cancel_all(pool, UV_ECANCELED);
+  uv_cond_broadcast(&pool->work_cv);
+  uvpool__keepalive_locked(pool);
+  /* The async callback finishes the close; never synchronously here. */
+  uv_async_send(&pool->async);
+  uv_mutex_unlock(&pool->mu);
+  return 0;
+}
+
+int uvpool_stats(uvpool_t *pool, uvpool_stats_t *out) {
+  if (pool == NULL || out == NULL)
+    return UV_EINVAL;
+  uv_mutex_lock(&pool->mu);
+  out->submitted = pool->submitted;
+  out->completed = pool->completed;
+  out->failed = pool->failed;
+  out->cancelled = pool->cancelled;
+  out->queued = atomic_load(&pool->nqueued);
+  out->running = pool->nrunning;
+  out->workers = pool->nworkers;
+  out->idle_workers = pool->nidle;
+  out->peak_workers = pool->npeak;
+  /* Adopts work that other threads made outstanding (see the header). */
+  if (uvpool__on_loop_thread(pool))
+    uvpool__keepalive_locked(pool);
+  uv_mutex_unlock(&pool->mu);
+  return 0;
+}
+
+uv_loop_t *uvpool_loop(const uvpool_t *pool) {
+  return pool != NULL ? pool->loop : NULL;
+}
+
+uvpool_t *uvpool_from_handle(const uv_handle_t *handle) {
+  if (handle == NULL || handle->type != UV_ASYNC ||
+      !uvpool__registry_has_handle(handle))
+    return NULL;
+  return handle->data;
+}

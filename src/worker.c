@@ -1,0 +1,264 @@
+/* Worker threads: lazy start, one at a time; spin-then-park when idle;
+ * exit after idle_timeout_ms above min_workers; joined by the loop thread
+ * (or by the exit handler), never detached.
+ *
+ * Counting rule that prevents spawning a thread where an idle one would
+ * do: nidle counts workers that are starting, spinning or parked. A
+ * worker finishing a task counts itself idle under mu *before* it settles
+ * the future, so a thread that waits on the future and then submits sees
+ * the idle worker (the "idle reuse race"). Submit spawns only while more
+ * tasks are queued than nidle can absorb. */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The worker this thread is, or NULL: lets the exit handler avoid waiting
+ * for its own thread and lets work ask whether it was cancelled. */
+static _Thread_local uvpool__worker_t *tls_worker;
+
+uvpool__worker_t *uvpool__current_worker(void) { return tls_worker; }
+
+int uvpool_cancel_requested(void) {
+  /* current is written by this very thread, so it is read without mu. */
+  uvpool__worker_t *w = tls_worker;
+  uvpool_future_t *f = w != NULL ? w->current : NULL;
+  return f != NULL && (atomic_load_explicit(&f->state, memory_order_relaxed) &
+                       UVPOOL__F_CANCEL_REQ) != 0;
+}
+
+static bool shutting_down(const uvpool_t *pool) {
+  return pool->closing || atomic_load(&pool->exiting) || pool->broken != 0;
+}
+
+int uvpool__spawn_locked(uvpool_t *pool);
+
+/* Signals a parked worker if the queue holds more tasks than the workers
+ * that will look at it anyway (starting or spinning). */
+void uvpool__wake_locked(uvpool_t *pool) {
+  unsigned awake = pool->nidle - pool->nparked;
+  if (pool->nparked > 0 && atomic_load(&pool->nqueued) > awake)
+    uv_cond_signal(&pool->work_cv);
+}
+
+static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f) {
+  uvpool_work_cb work = f->u.work;
+  void *arg = f->v.arg;
+  void *result = NULL;
+  uvpool_state_t st;
+  uint32_t s;
+  int rc;
+
+  uv_mutex_unlock(&pool->mu);
+  rc = work(arg, &result);
+  uv_mutex_lock(&pool->mu);
+
+  w->current = NULL;
+  pool->nrunning--;
+  pool->nidle++; /* before settling: see the counting rule above */
+  if (rc > 0)
+    rc = -rc; /* a positive errno, by the convention of the header */
+  s = atomic_load_explicit(&f->state, memory_order_relaxed);
+  if (rc == 0) {
+    st = UVPOOL_DONE;
+    pool->completed++;
+  } else if (rc == UV_ECANCELED && (s & UVPOOL__F_CANCEL_REQ)) {
+    st = UVPOOL_CANCELLED;
+    pool->cancelled++;
+  } else {
+    st = UVPOOL_FAILED;
+    pool->failed++;
+  }
+  uvpool__settle_locked(pool, f, st, rc, result);
+  if (atomic_load(&pool->exiting))
+    uv_cond_broadcast(&pool->drain_cv);
+}
+
+/* Spins up to spin_us without the lock, for a task to appear. Returns with
+ * mu held. */
+static void spin_locked(uvpool_t *pool) {
+  uint64_t until;
+  if (pool->opts.spin_us == 0)
+    return;
+  uv_mutex_unlock(&pool->mu);
+  until = uv_hrtime() + (uint64_t)pool->opts.spin_us * 1000u;
+  do {
+    for (int i = 0; i < 64; i++) {
+      if (atomic_load_explicit(&pool->nqueued, memory_order_relaxed) != 0)
+        goto found;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+  } while (uv_hrtime() < until);
+found:
+  uv_mutex_lock(&pool->mu);
+}
+
+/* Parks until signalled or the idle timeout. Returns false when this
+ * worker should exit for being idle too long. */
+static bool park_locked(uvpool_t *pool, uint64_t *idle_since) {
+  uint64_t timeout = (uint64_t)pool->opts.idle_timeout_ms * 1000000u;
+  uint64_t now = uv_hrtime();
+  bool reapable = pool->nworkers > pool->opts.min_workers;
+  if (!reapable) {
+    pool->nparked++;
+    uv_cond_wait(&pool->work_cv, &pool->mu);
+    pool->nparked--;
+    return true;
+  }
+  if (now - *idle_since >= timeout)
+    return false;
+  pool->nparked++;
+  uv_cond_timedwait(&pool->work_cv, &pool->mu, timeout - (now - *idle_since));
+  pool->nparked--;
+  return true;
+}
+
+static void worker_loop(uvpool_t *pool, uvpool__worker_t *w) {
+  uint64_t idle_since = uv_hrtime();
+  bool spun = false;
+  for (;;) {
+    uvpool_future_t *f = pool->broken ? NULL : uvpool__pend_pop(pool);
+    if (f != NULL) {
+      pool->nidle--;
+      pool->nrunning++;
+      w->current = f;
+      /* PENDING is 0, so or-ing keeps the bits other threads set. */
+      atomic_fetch_or_explicit(&f->state, UVPOOL_RUNNING,
+                               memory_order_relaxed);
+      run_task(pool, w, f);
+      spun = false;
+      continue;
+    }
+    if (shutting_down(pool) || pool->forked)
+      return;
+    if (!spun) {
+      spun = true;
+      idle_since = uv_hrtime();
+      spin_locked(pool);
+      continue;
+    }
+    if (!park_locked(pool, &idle_since))
+      return;
+  }
+}
+
+static void set_thread_name(const uvpool_t *pool, unsigned id) {
+  char name[16];
+  char num[12];
+  int n = snprintf(num, sizeof(num), "-%u", id);
+  int keep = (int)sizeof(name) - 1 - n;
+  snprintf(name, sizeof(name), "%.*s%s", keep, pool->name, num);
+  pthread_setname_np(pthread_self(), name);
+}
+
+static void worker_unlink(uvpool_t *pool, uvpool__worker_t *w) {
+  if (w->prev != NULL)
+    w->prev->next = w->next;
+  else
+    pool->workers = w->next;
+  if (w->next != NULL)
+    w->next->prev = w->prev;
+}
+
+/* Under mu. The last thing a worker does with the pool: move itself to the
+ * zombie list and tell whoever joins. The async send happens under mu, so
+ * the loop cannot close the handle in between (it needs nworkers == 0,
+ * read under mu). */
+static void worker_leave_locked(uvpool_t *pool, uvpool__worker_t *w) {
+  worker_unlink(pool, w);
+  w->next = pool->zombies;
+  pool->zombies = w;
+  pool->nworkers--;
+  /* Work queued while this worker ran thread_exit after an idle timeout
+   * found it counted but unavailable: hand the work to a new thread. */
+  if (!shutting_down(pool) && !pool->forked &&
+      atomic_load(&pool->nqueued) > pool->nidle)
+    (void)uvpool__spawn_locked(pool);
+  uv_cond_broadcast(&pool->drain_cv);
+  if (!atomic_load(&pool->exiting) && !pool->forked)
+    uv_async_send(&pool->async);
+}
+
+/* A thread_init failure breaks the pool: what is queued fails with its
+ * code and later submits return it. */
+static void break_pool_locked(uvpool_t *pool, int rc) {
+  if (pool->broken == 0)
+    pool->broken = rc;
+  uvpool__pend_cancel_all(pool, pool->broken);
+  uv_cond_broadcast(&pool->work_cv);
+}
+
+static void worker_main(void *arg) {
+  uvpool__worker_t *w = arg;
+  uvpool_t *pool = w->pool;
+  int rc = 0;
+
+  tls_worker = w;
+  set_thread_name(pool, w->id);
+  if (pool->opts.thread_init != NULL) {
+    rc = pool->opts.thread_init(pool->opts.thread_data);
+    if (rc > 0)
+      rc = -rc;
+  }
+  uv_mutex_lock(&pool->mu);
+  if (rc != 0) {
+    break_pool_locked(pool, rc);
+  } else {
+    worker_loop(pool, w);
+    if (pool->opts.thread_exit != NULL) {
+      pool->nidle--;
+      uv_mutex_unlock(&pool->mu);
+      pool->opts.thread_exit(pool->opts.thread_data);
+      uv_mutex_lock(&pool->mu);
+      pool->nidle++;
+    }
+  }
+  pool->nidle--;
+  worker_leave_locked(pool, w);
+  uv_mutex_unlock(&pool->mu);
+}
+
+/* Under mu. Starts one worker; it counts as idle until it takes a task.
+ * The thread blocks on mu until the caller unlocks. */
+int uvpool__spawn_locked(uvpool_t *pool) {
+  uvpool__worker_t *w = uvpool__malloc(sizeof(*w));
+  int rc;
+  if (w == NULL)
+    return UV_ENOMEM;
+  memset(w, 0, sizeof(*w));
+  w->pool = pool;
+  w->id = ++pool->next_id;
+  rc = uvpool__thread_create(&w->tid, pool->opts.stack_size, worker_main, w);
+  if (rc != 0) {
+    uvpool__free(w);
+    return rc;
+  }
+  w->next = pool->workers;
+  if (pool->workers != NULL)
+    pool->workers->prev = w;
+  pool->workers = w;
+  pool->nworkers++;
+  pool->nidle++;
+  if (pool->nworkers > pool->npeak)
+    pool->npeak = pool->nworkers;
+  return 0;
+}
+
+/* Joins the workers that left. Not under mu: a zombie may still be
+ * returning from worker_main after its last unlock. */
+void uvpool__reap(uvpool_t *pool) {
+  uvpool__worker_t *z;
+  uv_mutex_lock(&pool->mu);
+  z = pool->zombies;
+  pool->zombies = NULL;
+  uv_mutex_unlock(&pool->mu);
+  while (z != NULL) {
+    uvpool__worker_t *next = z->next;
+    uv_thread_join(&z->tid);
+    uvpool__free(z);
+    z = next;
+  }
+}

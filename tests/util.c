@@ -1,0 +1,118 @@
+#include "util.h"
+
+#include <sched.h>
+#include <string.h>
+
+static uv_thread_t loop_thread;
+int t_cb_order[64];
+int t_cb_norder;
+
+void t_gate_init(t_gate_t *g) {
+  assert_int_equal(uv_sem_init(&g->started, 0), 0);
+  assert_int_equal(uv_sem_init(&g->go, 0), 0);
+  atomic_init(&g->ran, 0);
+}
+
+void t_gate_destroy(t_gate_t *g) {
+  uv_sem_destroy(&g->started);
+  uv_sem_destroy(&g->go);
+}
+
+int t_work_gate(void *arg, void **result) {
+  t_gate_t *g = arg;
+  atomic_fetch_add(&g->ran, 1);
+  uv_sem_post(&g->started);
+  uv_sem_wait(&g->go);
+  *result = g;
+  return 0;
+}
+
+int t_work_ok(void *arg, void **result) {
+  *result = arg;
+  return 0;
+}
+
+int t_work_ret(void *arg, void **result) {
+  (void)result;
+  return (int)(intptr_t)arg;
+}
+
+int t_work_count(void *arg, void **result) {
+  (void)result;
+  atomic_fetch_add((_Atomic int *)arg, 1);
+  return 0;
+}
+
+int t_work_order(void *arg, void **result) {
+  t_order_t *o = arg;
+  (void)result;
+  o->log[atomic_fetch_add(o->next, 1)] = o->id;
+  return 0;
+}
+
+bool t_on_loop_thread(void) {
+  uv_thread_t self = uv_thread_self();
+  return uv_thread_equal(&self, &loop_thread) != 0;
+}
+
+void t_cb_count(uvpool_future_t *f, void *data) {
+  (void)f;
+  assert_true(t_on_loop_thread());
+  (*(int *)data)++;
+}
+
+void t_cb_log(uvpool_future_t *f, void *data) {
+  (void)f;
+  assert_true(t_on_loop_thread());
+  assert_true(t_cb_norder < 64);
+  t_cb_order[t_cb_norder++] = (int)(intptr_t)data;
+}
+
+void t_loop_init(uv_loop_t *loop) {
+  assert_int_equal(uv_loop_init(loop), 0);
+  loop_thread = uv_thread_self();
+  t_cb_norder = 0;
+}
+
+void t_loop_close(uv_loop_t *loop) {
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_loop_close(loop), 0);
+}
+
+uvpool_t *t_pool_new(uv_loop_t *loop, const uvpool_options_t *opts) {
+  uvpool_t *pool = NULL;
+  assert_int_equal(uvpool_new(loop, opts, &pool), 0);
+  assert_non_null(pool);
+  return pool;
+}
+
+static void on_closed(uvpool_t *pool, void *data) {
+  (void)pool;
+  assert_true(t_on_loop_thread());
+  *(int *)data = 1;
+}
+
+void t_pool_close(uvpool_t *pool, unsigned flags) {
+  int closed = 0;
+  uv_loop_t *loop = uvpool_loop(pool);
+  assert_int_equal(uvpool_close(pool, flags, on_closed, &closed), 0);
+  while (!closed)
+    uv_run(loop, UV_RUN_ONCE);
+}
+
+void t_run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg) {
+  for (long i = 0; i < 50000000L; i++) {
+    if (pred(arg))
+      return;
+    uv_run(loop, UV_RUN_NOWAIT);
+    sched_yield();
+  }
+  fail_msg("condition not reached");
+}
+
+uvpool_stats_t t_stats(uvpool_t *pool) {
+  uvpool_stats_t s;
+  memset(&s, 0, sizeof(s));
+  assert_int_equal(uvpool_stats(pool, &s), 0);
+  return s;
+}

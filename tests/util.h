@@ -1,0 +1,68 @@
+/* Shared test helpers: loops, gates (semaphores a task blocks on), work
+ * functions and callback counters. No helper sleeps to synchronise. */
+#ifndef UVPOOL_TEST_UTIL_H
+#define UVPOOL_TEST_UTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka needs the three headers above first. */
+#include <cmocka.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "internal.h" /* test hooks: uvpool__alloc_fail_at, ... */
+#include "uvpool.h"
+
+/* A gate: work posts `started`, then blocks until the test posts `go`. */
+typedef struct {
+  uv_sem_t started;
+  uv_sem_t go;
+  _Atomic int ran;
+} t_gate_t;
+
+void t_gate_init(t_gate_t *g);
+void t_gate_destroy(t_gate_t *g);
+int t_work_gate(void *arg, void **result); /* arg: t_gate_t* */
+
+/* Returns 0 and stores arg as the result. */
+int t_work_ok(void *arg, void **result);
+/* Returns (int)(intptr_t)arg. */
+int t_work_ret(void *arg, void **result);
+/* Increments the _Atomic int at arg. */
+int t_work_count(void *arg, void **result);
+/* Appends its index to a shared order log: arg is a t_order_t slot. */
+typedef struct {
+  _Atomic int *next;
+  int *log;
+  int id;
+} t_order_t;
+int t_work_order(void *arg, void **result);
+
+/* Done callback: asserts it runs on the loop thread, increments *(int*)data. */
+void t_cb_count(uvpool_future_t *f, void *data);
+/* Done callback that appends data (an int cast) to the global order log. */
+void t_cb_log(uvpool_future_t *f, void *data);
+extern int t_cb_order[64];
+extern int t_cb_norder;
+
+/* Loop set-up: remembers the loop thread for t_cb_count. */
+void t_loop_init(uv_loop_t *loop);
+/* Runs the loop to completion and asserts uv_loop_close() == 0. */
+void t_loop_close(uv_loop_t *loop);
+
+uvpool_t *t_pool_new(uv_loop_t *loop, const uvpool_options_t *opts);
+/* Closes the pool with flags, runs the loop until the close callback ran. */
+void t_pool_close(uvpool_t *pool, unsigned flags);
+
+/* Runs the loop (UV_RUN_NOWAIT rounds, yielding the CPU) until pred(arg)
+ * holds; fails the test after a bound of rounds. For conditions that
+ * become true on another thread and need no loop wake-up to be seen. */
+void t_run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg);
+
+uvpool_stats_t t_stats(uvpool_t *pool);
+
+bool t_on_loop_thread(void);
+
+#endif
