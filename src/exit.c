@@ -181,7 +181,7 @@ static void disown_pool(uvpool_t *p) {
   free_workers(p->workers);
   free_workers(p->zombies);
   p->workers = p->zombies = NULL;
-  p->nworkers = p->nidle = p->nparked = p->nrunning = 0;
+  p->nworkers = p->nidle = p->nparked = p->nrunning = p->nleaving = 0;
   /* Nobody waits on these in the child; fresh ones are safe to reuse. */
   uv_cond_init(&p->work_cv);
   uv_cond_init(&p->drain_cv);

@@ -61,6 +61,7 @@ typedef struct uvpool__worker_s {
   uvpool_future_t *current; /* task it runs, or NULL; under pool->mu */
   uv_thread_t tid;
   unsigned id;
+  bool idle_exit; /* leaves for idleness; counted in pool->nleaving */
 } uvpool__worker_t;
 
 struct uvpool_s {
@@ -82,6 +83,7 @@ struct uvpool_s {
   uvpool__worker_t *zombies; /* exited, not yet joined */
   _Atomic size_t nqueued;    /* written under mu; spinners read it */
   unsigned nworkers, nidle, nparked, nrunning, npeak, next_id;
+  unsigned nleaving; /* idle workers that decided to exit */
   uint64_t submitted, completed, failed, cancelled;
   uint64_t outstanding; /* settlements and callbacks not yet delivered */
   int broken;           /* thread_init's code, once one failed */

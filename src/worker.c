@@ -101,15 +101,18 @@ found:
 static bool park_locked(uvpool_t *pool, uint64_t *idle_since) {
   uint64_t timeout = (uint64_t)pool->opts.idle_timeout_ms * 1000000u;
   uint64_t now = uv_hrtime();
-  bool reapable = pool->nworkers > pool->opts.min_workers;
+  /* Workers already on their way out do not count toward min_workers. */
+  bool reapable = pool->nworkers - pool->nleaving > pool->opts.min_workers;
   if (!reapable) {
     pool->nparked++;
     uv_cond_wait(&pool->work_cv, &pool->mu);
     pool->nparked--;
     return true;
   }
-  if (now - *idle_since >= timeout)
+  if (now - *idle_since >= timeout) {
+    pool->nleaving++;
     return false;
+  }
   pool->nparked++;
   uv_cond_timedwait(&pool->work_cv, &pool->mu, timeout - (now - *idle_since));
   pool->nparked--;
@@ -140,8 +143,10 @@ static void worker_loop(uvpool_t *pool, uvpool__worker_t *w) {
       spin_locked(pool);
       continue;
     }
-    if (!park_locked(pool, &idle_since))
+    if (!park_locked(pool, &idle_since)) {
+      w->idle_exit = true;
       return;
+    }
   }
 }
 
@@ -172,6 +177,8 @@ static void worker_leave_locked(uvpool_t *pool, uvpool__worker_t *w) {
   w->next = pool->zombies;
   pool->zombies = w;
   pool->nworkers--;
+  if (w->idle_exit)
+    pool->nleaving--;
   /* Work queued while this worker ran thread_exit after an idle timeout
    * found it counted but unavailable: hand the work to a new thread. */
   if (!shutting_down(pool) && !pool->forked &&

@@ -1,0 +1,284 @@
+/* Worker lifecycle: lazy start, reuse before spawn, max_workers, idle
+ * exit, min_workers, names, stack size, thread hooks. */
+#include "util.h"
+
+#include <pthread.h>
+#include <string.h>
+
+static void no_worker_starts_before_work(void **state) {
+  uv_loop_t loop;
+  (void)state;
+  t_loop_init(&loop);
+  uvpool_t *pool = t_pool_new(&loop, NULL);
+  uvpool_stats_t s = t_stats(pool);
+  assert_int_equal(s.workers, 0);
+  assert_int_equal(s.peak_workers, 0);
+  t_pool_close(pool, 0);
+  t_loop_close(&loop);
+}
+
+static void submit_wait_submit_reuses_one_worker(void **state) {
+  uv_loop_t loop;
+  (void)state;
+  t_loop_init(&loop);
+  uvpool_t *pool = t_pool_new(&loop, NULL);
+  for (int i = 0; i < 2000; i++) {
+    uvpool_future_t *f = NULL;
+    assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &f), 0);
+    assert_int_equal(uvpool_future_wait(f, -1), 0);
+    uvpool_future_unref(f);
+  }
+  assert_int_equal(t_stats(pool).peak_workers, 1);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  t_pool_close(pool, 0);
+  t_loop_close(&loop);
+}
+
+static void busy_workers_make_room_for_one_more(void **state) {
+  uv_loop_t loop;
+  t_gate_t g;
+  (void)state;
+  t_loop_init(&loop);
+  t_gate_init(&g);
+  uvpool_t *pool = t_pool_new(&loop, NULL);
+  for (unsigned i = 1; i <= 3; i++) {
+    assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
+    uv_sem_wait(&g.started);
+    assert_int_equal(t_stats(pool).workers, i);
+  }
+  for (int i = 0; i < 3; i++)
+    uv_sem_post(&g.go);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  t_pool_close(pool, 0);
+  t_loop_close(&loop);
+  t_gate_destroy(&g);
+}
+
+static void never_more_than_max_workers(void **state) {
+  enum { N = 20 };
+  uv_loop_t loop;
+  uvpool_options_t o;
+  t_gate_t g;
+  (void)state;
+  t_loop_init(&loop);
+  t_gate_init(&g);
+  uvpool_options_init(&o);
+  o.max_workers = 3;
+  uvpool_t *pool = t_pool_new(&loop, &o);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
+  for (int i = 0; i < 3; i++)
+    uv_sem_wait(&g.started);
+  uvpool_stats_t s = t_stats(pool);
+  assert_int_equal(s.workers, 3);
+  assert_int_equal(s.running, 3);
+  assert_int_equal(s.queued, N - 3);
+  for (int i = 0; i < N; i++)
+    uv_sem_post(&g.go);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(t_stats(pool).peak_workers, 3);
+  assert_int_equal(atomic_load(&g.ran), N);
+  t_pool_close(pool, 0);
+  t_loop_close(&loop);
+  t_gate_destroy(&g);
+}
+
+static uv_sem_t exited;
+static _Atomic int inits, exits;
+
+static int count_init(void *data) {
+  (void)data;
+  atomic_fetch_add(&inits, 1);
+  return 0;
+}
+
+static void post_exit(void *data) {
+  (void)data;
+  atomic_fetch_add(&exits, 1);
+  uv_sem_post(&exited);
+}
+
+static bool no_workers(void *arg) { return t_stats(arg).workers == 0; }
+
+static void idle_worker_exits_after_timeout(void **state) {
+  uv_loop_t loop;
+  uvpool_options_t o;
+  uvpool_future_t *f = NULL;
+  (void)state;
+  t_loop_init(&loop);
+  uv_sem_init(&exited, 0);
+  atomic_store(&exits, 0);
+  uvpool_options_init(&o);
+  o.idle_timeout_ms = 30;
+  o.thread_exit = post_exit;
+  uvpool_t *pool = t_pool_new(&loop, &o);
+  assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &f), 0);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  uv_sem_wait(&exited); /* the idle timeout, not close, ended it */
+  t_run_until(&loop, no_workers, pool);
+  assert_int_equal(atomic_load(&exits), 1);
+  /* A later task starts a fresh worker. */
+  assert_int_equal(uvpool_future_wait(f, -1), 0);
+  uvpool_future_unref(f);
+  assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &f), 0);
+  assert_int_equal(uvpool_future_wait(f, -1), 0);
+  assert_int_equal(uvpool_future_state(f), UVPOOL_DONE);
+  uvpool_future_unref(f);
+  t_pool_close(pool, 0);
+  uv_sem_wait(&exited);
+  t_loop_close(&loop);
+  uv_sem_destroy(&exited);
+}
+
+/* Observation window for "nothing happens": a task whose workload is a
+ * sleep, on a separate pool. */
+static int sleep_ms(void *arg, void **result) {
+  (void)result;
+  uv_sleep((unsigned)(uintptr_t)arg);
+  return 0;
+}
+
+static void min_workers_stay_alive_when_idle(void **state) {
+  uv_loop_t loop;
+  uvpool_options_t o;
+  t_gate_t g;
+  uvpool_future_t *w = NULL;
+  (void)state;
+  t_loop_init(&loop);
+  t_gate_init(&g);
+  uv_sem_init(&exited, 0);
+  atomic_store(&exits, 0);
+  uvpool_options_init(&o);
+  o.min_workers = 1;
+  o.idle_timeout_ms = 20;
+  o.thread_exit = post_exit;
+  uvpool_t *pool = t_pool_new(&loop, &o);
+  uvpool_t *timer_pool = t_pool_new(&loop, NULL);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
+  uv_sem_wait(&g.started);
+  uv_sem_wait(&g.started);
+  assert_int_equal(t_stats(pool).workers, 2);
+  uv_sem_post(&g.go);
+  uv_sem_post(&g.go);
+  uv_sem_wait(&exited); /* one of the two exits: it is above min */
+  assert_int_equal(uvpool_submit(timer_pool, sleep_ms, (void *)200, &w), 0);
+  assert_int_equal(uvpool_future_wait(w, -1), 0); /* 10 idle timeouts */
+  uvpool_future_unref(w);
+  assert_int_equal(atomic_load(&exits), 1);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(t_stats(pool).workers, 1);
+  t_pool_close(pool, 0);
+  t_pool_close(timer_pool, 0);
+  t_loop_close(&loop);
+  assert_int_equal(atomic_load(&exits), 2);
+  uv_sem_destroy(&exited);
+  t_gate_destroy(&g);
+}
+
+static int get_name(void *arg, void **result) {
+  (void)result;
+  return pthread_getname_np(pthread_self(), arg, 16) == 0 ? 0 : UV_EIO;
+}
+
+static void workers_carry_the_name_prefix(void **state) {
+  uv_loop_t loop;
+  uvpool_options_t o;
+  char name[16];
+  uvpool_future_t *f = NULL;
+  (void)state;
+  t_loop_init(&loop);
+  uvpool_t *pool = t_pool_new(&loop, NULL);
+  assert_int_equal(uvpool_submit(pool, get_name, name, &f), 0);
+  assert_int_equal(uvpool_future_wait(f, -1), 0);
+  assert_int_equal(uvpool_future_status(f), 0);
+  assert_string_equal(name, "uvpool-1");
+  uvpool_future_unref(f);
+  t_pool_close(pool, 0);
+
+  uvpool_options_init(&o);
+  o.name = "averyveryverylongname";
+  pool = t_pool_new(&loop, &o);
+  assert_int_equal(uvpool_submit(pool, get_name, name, &f), 0);
+  assert_int_equal(uvpool_future_wait(f, -1), 0);
+  assert_string_equal(name, "averyveryvery-1"); /* 15 characters */
+  uvpool_future_unref(f);
+  t_pool_close(pool, 0);
+  t_loop_close(&loop);
+}
+
+static int get_stack(void *arg, void **result) {
+  pthread_attr_t a;
+  size_t size = 0;
+  (void)result;
+  if (pthread_getattr_np(pthread_self(), &a) != 0)
+    return UV_EIO;
+  pthread_attr_getstacksize(&a, &size);
+  pthread_attr_destroy(&a);
+  *(size_t *)arg = size;
+  return 0;
+}
+
+static void stack_size_is_applied(void **state) {
+  uv_loop_t loop;
+  uvpool_options_t o;
+  size_t size = 0;
+  uvpool_future_t *f = NULL;
+  (void)state;
+  t_loop_init(&loop);
+  uvpool_options_init(&o);
+  /* Larger than the 8 MiB default: glibc may hand a smaller request a
+   * cached bigger stack, never a smaller one. */
+  o.stack_size = 24u << 20;
+  uvpool_t *pool = t_pool_new(&loop, &o);
+  assert_int_equal(uvpool_submit(pool, get_stack, &size, &f), 0);
+  assert_int_equal(uvpool_future_wait(f, -1), 0);
+  assert_int_equal(uvpool_future_status(f), 0);
+  assert_true(size >= (24u << 20));
+  uvpool_future_unref(f);
+  t_pool_close(pool, 0);
+  t_loop_close(&loop);
+}
+
+static void thread_hooks_run_once_per_worker(void **state) {
+  uv_loop_t loop;
+  uvpool_options_t o;
+  t_gate_t g;
+  (void)state;
+  t_loop_init(&loop);
+  t_gate_init(&g);
+  uv_sem_init(&exited, 0);
+  atomic_store(&inits, 0);
+  atomic_store(&exits, 0);
+  uvpool_options_init(&o);
+  o.thread_init = count_init;
+  o.thread_exit = post_exit;
+  uvpool_t *pool = t_pool_new(&loop, &o);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
+  for (int i = 0; i < 3; i++)
+    uv_sem_wait(&g.started);
+  for (int i = 0; i < 3; i++)
+    uv_sem_post(&g.go);
+  t_pool_close(pool, 0);
+  assert_int_equal(atomic_load(&inits), 3);
+  assert_int_equal(atomic_load(&exits), 3);
+  t_loop_close(&loop);
+  uv_sem_destroy(&exited);
+  t_gate_destroy(&g);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(no_worker_starts_before_work),
+      cmocka_unit_test(submit_wait_submit_reuses_one_worker),
+      cmocka_unit_test(busy_workers_make_room_for_one_more),
+      cmocka_unit_test(never_more_than_max_workers),
+      cmocka_unit_test(idle_worker_exits_after_timeout),
+      cmocka_unit_test(min_workers_stay_alive_when_idle),
+      cmocka_unit_test(workers_carry_the_name_prefix),
+      cmocka_unit_test(stack_size_is_applied),
+      cmocka_unit_test(thread_hooks_run_once_per_worker),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
