@@ -85,8 +85,8 @@ typedef struct {
    * Linux's 15 characters. Copied by uvpool_new. NULL: "uvpool". */
   const char *name;
   /* Called first on each worker thread. Nonzero (a negative UV_E* code; a
-   * positive errno is negated) breaks the pool: queued futures fail with that code and later submits
-   * return it. */
+   * positive errno is negated) breaks the pool: queued futures fail with that
+   * code and later submits return it. */
   int (*thread_init)(void *thread_data);
   /* Called last on each worker thread that ran thread_init successfully. */
   void (*thread_exit)(void *thread_data);
@@ -106,9 +106,10 @@ typedef struct {
 #define UVPOOL_SPIN_DEFAULT ((unsigned)-1)
 
 typedef struct {
-  uint64_t submitted, completed, failed, cancelled; /* totals since uvpool_new */
-  uint64_t queued, running;                         /* now */
-  unsigned workers, idle_workers, peak_workers;     /* now, now, highest ever */
+  uint64_t submitted, completed, failed,
+      cancelled;                                /* totals since uvpool_new */
+  uint64_t queued, running;                     /* now */
+  unsigned workers, idle_workers, peak_workers; /* now, now, highest ever */
 } uvpool_stats_t;
 
 /* Fills *opts with the defaults. Any thread. */

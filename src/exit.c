@@ -106,9 +106,8 @@ static void exit_wait_locked(uvpool_t *p, const uvpool__worker_t *me,
     }
     uint64_t deadline = start + (uint64_t)t * 1000000u;
     uint64_t now = uv_hrtime();
-    if (now >= deadline ||
-        uv_cond_timedwait(&p->drain_cv, &p->mu, deadline - now) ==
-            UV_ETIMEDOUT) {
+    if (now >= deadline || uv_cond_timedwait(&p->drain_cv, &p->mu,
+                                             deadline - now) == UV_ETIMEDOUT) {
       timed_out = true;
       uvpool__pend_cancel_all(p, UV_ECANCELED);
     }

@@ -51,8 +51,7 @@ static bool slab_grow(uvpool_t *pool) {
 uvpool_future_t *uvpool__future_alloc(uvpool_t *pool) {
   uvpool_future_t *f = pool->free_local;
   if (f == NULL) {
-    f = atomic_exchange_explicit(&pool->free_stack, NULL,
-                                 memory_order_acquire);
+    f = atomic_exchange_explicit(&pool->free_stack, NULL, memory_order_acquire);
     if (f == NULL) {
       if (!slab_grow(pool))
         return NULL;
@@ -106,8 +105,7 @@ static uint32_t flock(uvpool_future_t *f) {
   uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
   for (;;) {
     if ((s & UVPOOL__F_LOCK) == 0 &&
-        atomic_compare_exchange_weak_explicit(&f->state, &s,
-                                              s | UVPOOL__F_LOCK,
+        atomic_compare_exchange_weak_explicit(&f->state, &s, s | UVPOOL__F_LOCK,
                                               memory_order_acquire,
                                               memory_order_relaxed))
       return s | UVPOOL__F_LOCK;
@@ -157,8 +155,7 @@ void uvpool__future_deliver(uvpool_t *pool, uvpool_future_t *f) {
   f->cb_data = NULL;
   f->more_tail = NULL;
   funlock(f, UVPOOL__F_ON_DONE_LIST | UVPOOL__F_HAS_CB);
-  if (cb != NULL &&
-      !atomic_load_explicit(&pool->exiting, memory_order_relaxed))
+  if (cb != NULL && !atomic_load_explicit(&pool->exiting, memory_order_relaxed))
     cb(f, data);
   n = tail != NULL ? tail->next : NULL;
   while (n != NULL) {
@@ -181,8 +178,7 @@ static bool cb_append(uvpool_future_t *f, uvpool__cbnode_t *node,
        UVPOOL__F_HAS_CB) == 0) {
     f->cb = cb;
     f->cb_data = data;
-    atomic_fetch_or_explicit(&f->state, UVPOOL__F_HAS_CB,
-                             memory_order_relaxed);
+    atomic_fetch_or_explicit(&f->state, UVPOOL__F_HAS_CB, memory_order_relaxed);
     return false;
   }
   node->cb = cb;
@@ -311,10 +307,9 @@ int uvpool_future_wait(uvpool_future_t *f, int64_t timeout_ms) {
       left = (int64_t)(deadline - now);
     }
     if ((s & UVPOOL__F_WAITERS) == 0 &&
-        !atomic_compare_exchange_weak_explicit(&f->state, &s,
-                                               s | UVPOOL__F_WAITERS,
-                                               memory_order_acquire,
-                                               memory_order_relaxed))
+        !atomic_compare_exchange_weak_explicit(
+            &f->state, &s, s | UVPOOL__F_WAITERS, memory_order_acquire,
+            memory_order_relaxed))
       continue;
     uvpool__futex_wait(&f->state, s | UVPOOL__F_WAITERS, left);
   }

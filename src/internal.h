@@ -15,11 +15,11 @@
  * One 32-bit atomic per future holds the uvpool_state_t and flag bits, so
  * that waiting is a futex on it and readers need no lock. */
 #define UVPOOL__STATE_MASK 0x7u
-#define UVPOOL__F_WAITERS 0x08u   /* a thread sleeps in futex_wait */
-#define UVPOOL__F_CANCEL_REQ 0x10u /* cancel asked while running */
+#define UVPOOL__F_WAITERS 0x08u      /* a thread sleeps in futex_wait */
+#define UVPOOL__F_CANCEL_REQ 0x10u   /* cancel asked while running */
 #define UVPOOL__F_ON_DONE_LIST 0x20u /* linked on pool->done, holds a ref */
-#define UVPOOL__F_LOCK 0x40u      /* guards the callback fields */
-#define UVPOOL__F_HAS_CB 0x80u    /* the inline callback slot is taken */
+#define UVPOOL__F_LOCK 0x40u         /* guards the callback fields */
+#define UVPOOL__F_HAS_CB 0x80u       /* the inline callback slot is taken */
 
 typedef struct uvpool__cbnode_s {
   struct uvpool__cbnode_s *next;
@@ -88,7 +88,7 @@ struct uvpool_s {
   uint64_t outstanding; /* settlements and callbacks not yet delivered */
   int broken;           /* thread_init's code, once one failed */
   bool closing;
-  bool refd; /* async handle referenced; written on the loop thread */
+  bool refd;   /* async handle referenced; written on the loop thread */
   bool forked; /* inherited by a fork() child */
   _Atomic bool exiting;  /* process exit began */
   _Atomic bool finished; /* close finished: no more callbacks */
@@ -131,8 +131,7 @@ UVPOOL__HIDDEN uvpool_future_t *uvpool__future_alloc(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__settle_locked(uvpool_t *pool, uvpool_future_t *f,
                                           uvpool_state_t st, int status,
                                           void *result);
-UVPOOL__HIDDEN void uvpool__future_deliver(uvpool_t *pool,
-                                           uvpool_future_t *f);
+UVPOOL__HIDDEN void uvpool__future_deliver(uvpool_t *pool, uvpool_future_t *f);
 UVPOOL__HIDDEN void uvpool__slabs_free(uvpool_t *pool);
 
 /* queue.c: the pending queue, under pool->mu. */

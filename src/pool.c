@@ -87,8 +87,7 @@ static void sync_destroy(uvpool_t *pool) {
   uv_mutex_destroy(&pool->mu);
 }
 
-int uvpool_new(uv_loop_t *loop, const uvpool_options_t *opts,
-               uvpool_t **out) {
+int uvpool_new(uv_loop_t *loop, const uvpool_options_t *opts, uvpool_t **out) {
   uvpool_t *pool;
   int rc;
   if (loop == NULL || out == NULL)

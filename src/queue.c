@@ -12,11 +12,10 @@ void uvpool__pend_push(uvpool_t *pool, uvpool_future_t *f) {
   else
     pool->pend_head = f;
   pool->pend_tail = f;
-  atomic_store_explicit(&pool->nqueued,
-                        atomic_load_explicit(&pool->nqueued,
-                                             memory_order_relaxed) +
-                            1,
-                        memory_order_relaxed);
+  atomic_store_explicit(
+      &pool->nqueued,
+      atomic_load_explicit(&pool->nqueued, memory_order_relaxed) + 1,
+      memory_order_relaxed);
 }
 
 void uvpool__pend_remove(uvpool_t *pool, uvpool_future_t *f) {
@@ -29,11 +28,10 @@ void uvpool__pend_remove(uvpool_t *pool, uvpool_future_t *f) {
   else
     pool->pend_tail = f->prev;
   f->next = f->prev = NULL;
-  atomic_store_explicit(&pool->nqueued,
-                        atomic_load_explicit(&pool->nqueued,
-                                             memory_order_relaxed) -
-                            1,
-                        memory_order_relaxed);
+  atomic_store_explicit(
+      &pool->nqueued,
+      atomic_load_explicit(&pool->nqueued, memory_order_relaxed) - 1,
+      memory_order_relaxed);
 }
 
 uvpool_future_t *uvpool__pend_pop(uvpool_t *pool) {

@@ -129,8 +129,7 @@ static void worker_loop(uvpool_t *pool, uvpool__worker_t *w) {
       pool->nrunning++;
       w->current = f;
       /* PENDING is 0, so or-ing keeps the bits other threads set. */
-      atomic_fetch_or_explicit(&f->state, UVPOOL_RUNNING,
-                               memory_order_relaxed);
+      atomic_fetch_or_explicit(&f->state, UVPOOL_RUNNING, memory_order_relaxed);
       run_task(pool, w, f);
       spun = false;
       continue;

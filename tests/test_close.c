@@ -57,11 +57,9 @@ static void close_with_cancel_pending_cancels_queued_only(void **state) {
   uv_sem_wait(&g.started);
   for (int i = 0; i < 5; i++) {
     assert_int_equal(uvpool_submit(pool, t_work_gate, &g, &q[i]), 0);
-    assert_int_equal(uvpool_future_on_done(q[i], t_cb_count, &t.done_calls),
-                     0);
+    assert_int_equal(uvpool_future_on_done(q[i], t_cb_count, &t.done_calls), 0);
   }
-  assert_int_equal(uvpool_close(pool, UVPOOL_CANCEL_PENDING, on_closed, &t),
-                   0);
+  assert_int_equal(uvpool_close(pool, UVPOOL_CANCEL_PENDING, on_closed, &t), 0);
   for (int i = 0; i < 5; i++)
     assert_int_equal(uvpool_future_state(q[i]), UVPOOL_CANCELLED);
   assert_int_equal(uvpool_future_state(run), UVPOOL_RUNNING);

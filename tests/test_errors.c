@@ -180,8 +180,8 @@ static void allocation_failure_in_on_done_is_enomem(void **state) {
   t_gate_destroy(&g);
 }
 
-static void thread_creation_failure_without_workers_queues_nothing(
-    void **state) {
+static void
+thread_creation_failure_without_workers_queues_nothing(void **state) {
   uv_loop_t loop;
   uvpool_future_t *f = NULL;
   (void)state;
@@ -199,8 +199,8 @@ static void thread_creation_failure_without_workers_queues_nothing(
   t_loop_close(&loop);
 }
 
-static void thread_creation_failure_with_a_worker_still_runs_work(
-    void **state) {
+static void
+thread_creation_failure_with_a_worker_still_runs_work(void **state) {
   uv_loop_t loop;
   t_gate_t g;
   uvpool_future_t *f = NULL;

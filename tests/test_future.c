@@ -148,8 +148,7 @@ static void future_outlives_closed_pool(void **state) {
   assert_ptr_equal(uvpool_future_result(f), &calls);
   assert_int_equal(uvpool_future_wait(f, -1), 0);
   assert_int_equal(uvpool_future_cancel(f), UV_EBUSY);
-  assert_int_equal(uvpool_future_on_done(f, t_cb_count, &calls),
-                   UV_ESHUTDOWN);
+  assert_int_equal(uvpool_future_on_done(f, t_cb_count, &calls), UV_ESHUTDOWN);
   uvpool_future_unref(f); /* frees the rest of the pool */
   t_loop_close(&loop);
   assert_int_equal(calls, 0);

@@ -65,8 +65,7 @@ static void positive_return_is_taken_as_errno(void **state) {
   (void)state;
   t_loop_init(&loop);
   uvpool_t *pool = t_pool_new(&loop, NULL);
-  assert_int_equal(uvpool_submit(pool, t_work_ret, (void *)(intptr_t)5, &f),
-                   0);
+  assert_int_equal(uvpool_submit(pool, t_work_ret, (void *)(intptr_t)5, &f), 0);
   assert_int_equal(uvpool_future_wait(f, -1), 0);
   assert_int_equal(uvpool_future_status(f), UV_EIO); /* EIO is 5 */
   uvpool_future_unref(f);

@@ -110,9 +110,8 @@ static void remote_main(void *arg) {
     uvpool_stats_t s;
     if (uvpool_submit(r->pool, t_work_ok, r, &f) != 0 ||
         uvpool_future_wait(f, -1) != 0 ||
-        uvpool_future_state(f) != UVPOOL_DONE ||
-        uvpool_future_result(f) != r || uvpool_future_cancel(f) != UV_EBUSY ||
-        uvpool_stats(r->pool, &s) != 0)
+        uvpool_future_state(f) != UVPOOL_DONE || uvpool_future_result(f) != r ||
+        uvpool_future_cancel(f) != UV_EBUSY || uvpool_stats(r->pool, &s) != 0)
       return;
     uvpool_future_unref(f);
   }
