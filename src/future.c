@@ -15,6 +15,7 @@
  *   and read after it (acquire); they never change again. */
 #include "internal.h"
 
+#include <assert.h>
 #include <sched.h>
 #include <string.h>
 
@@ -25,8 +26,11 @@ _Static_assert(sizeof(uvpool__slab_t) <= sizeof(uvpool_future_t),
                "the slab header fits the first slot");
 
 uvpool_t *uvpool__future_pool(const uvpool_future_t *f) {
+  /* Slabs are aligned to their size: masking finds the header. */
   uintptr_t base = (uintptr_t)f & ~(uintptr_t)(UVPOOL__SLAB_SIZE - 1);
-  return ((const uvpool__slab_t *)base)->pool;
+  // NOLINTNEXTLINE(performance-no-int-to-ptr)
+  const uvpool__slab_t *slab = (const uvpool__slab_t *)base;
+  return slab->pool;
 }
 
 static bool slab_grow(uvpool_t *pool) {
@@ -172,15 +176,15 @@ void uvpool__future_deliver(uvpool_t *pool, uvpool_future_t *f) {
 
 /* Under F_LOCK. Takes node when the inline slot is busy; returns whether
  * node was used. */
-static bool cb_append(uvpool_future_t *f, uvpool__cbnode_t *node,
-                      uvpool_done_cb cb, void *data) {
-  if ((atomic_load_explicit(&f->state, memory_order_relaxed) &
-       UVPOOL__F_HAS_CB) == 0) {
+static bool cb_append(uvpool_future_t *f, uint32_t locked_state,
+                      uvpool__cbnode_t *node, uvpool_done_cb cb, void *data) {
+  if ((locked_state & UVPOOL__F_HAS_CB) == 0) {
     f->cb = cb;
     f->cb_data = data;
     atomic_fetch_or_explicit(&f->state, UVPOOL__F_HAS_CB, memory_order_relaxed);
     return false;
   }
+  assert(node != NULL); /* callers allocate when they saw the slot taken */
   node->cb = cb;
   node->data = data;
   if (f->more_tail == NULL) {
@@ -207,7 +211,7 @@ static int on_done_requeue(uvpool_t *pool, uvpool_future_t *f,
     return UV_ESHUTDOWN;
   }
   s = flock(f);
-  used = cb_append(f, node, cb, data);
+  used = cb_append(f, s, node, cb, data);
   if ((s & UVPOOL__F_ON_DONE_LIST) == 0) {
     atomic_fetch_or_explicit(&f->state, UVPOOL__F_ON_DONE_LIST,
                              memory_order_relaxed);
@@ -248,7 +252,7 @@ int uvpool_future_on_done(uvpool_future_t *f, uvpool_done_cb cb, void *data) {
   }
   /* Unsettled, or settled but not yet delivered: delivery will see it. */
   if (!uvpool__settled(s) || (s & UVPOOL__F_ON_DONE_LIST)) {
-    bool used = cb_append(f, node, cb, data);
+    bool used = cb_append(f, s, node, cb, data);
     funlock(f, 0);
     if (!used)
       uvpool__free(node);
