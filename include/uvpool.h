@@ -231,6 +231,82 @@ UVPOOL_EXTERN void uvpool_future_unref(uvpool_future_t *f);
  * this thread runs. 0 elsewhere. */
 UVPOOL_EXTERN int uvpool_cancel_requested(void);
 
+/* ---- composing work ----------------------------------------------------
+ * Combinators take their own references on their inputs, never block, and
+ * deliver callbacks on the loop thread like any future. Their inputs must
+ * belong to pools of one loop. A combination settles in the loop iteration
+ * that delivers its inputs (its watch is an ordinary done callback), so it
+ * needs the loop running; at process exit it may stay unsettled. Cancelling
+ * a combination cancels nothing else. */
+
+/* uvpool_when_all flag: settle at the first FAILED or CANCELLED input. */
+#define UVPOOL_FAIL_FAST 1u
+
+/* Stores in *out a future that settles once every input settled: DONE
+ * (status 0) if all are DONE, else with the state and status of the first
+ * input, in array order, whose status is non-zero. With UVPOOL_FAIL_FAST it
+ * settles at the first FAILED or CANCELLED input, with its state and
+ * status. The future belongs to fs[0]'s pool. Any thread.
+ * Returns 0; UV_EINVAL for NULL fs, out or entries, n == 0, or inputs of
+ * different loops; UV_ENOMEM; UV_ESHUTDOWN if fs[0]'s pool finished
+ * closing or process exit began. On error *out is untouched. */
+UVPOOL_EXTERN int uvpool_when_all(uvpool_future_t *const *fs, size_t n,
+                                  unsigned flags, uvpool_future_t **out);
+
+/* Stores in *out a future that settles DONE when the first input settles;
+ * its result is that input future (borrowed: valid while *out is
+ * referenced; inspect its own state and status). Any thread. Returns as
+ * uvpool_when_all. */
+UVPOOL_EXTERN int uvpool_when_any(uvpool_future_t *const *fs, size_t n,
+                                  uvpool_future_t **out);
+
+/* Submits work to run once every dependency is DONE. If a dependency
+ * FAILED or was CANCELLED, the task settles with that state and status and
+ * work never runs. The task counts as queued for nothing until then (it is
+ * not in the run queue), and uvpool_future_cancel() cancels it meanwhile.
+ * ndeps == 0 is a plain uvpool_submit. Any thread.
+ * Returns 0; UV_EINVAL for NULL pool, work or dependencies, or
+ * dependencies of another loop; UV_ESHUTDOWN once close or exit began;
+ * UV_ENOMEM; a broken pool's code. */
+UVPOOL_EXTERN int uvpool_submit_after(uvpool_t *pool,
+                                      uvpool_future_t *const *deps,
+                                      size_t ndeps, uvpool_work_cb work,
+                                      void *arg, uvpool_future_t **out);
+
+typedef struct {
+  /* Higher starts first; FIFO within a priority. No starvation: a queued
+   * task is overtaken by later, higher-priority tasks at most 32 times,
+   * after which nothing passes it. Default 0. */
+  int priority;
+  /* < 0: none (default). Else a task still queued this many ms after
+   * submission settles CANCELLED with status UV_ETIMEDOUT, and its
+   * callbacks run then, not when a worker frees up. A task that started is
+   * not affected. */
+  int64_t deadline_ms;
+  /* 0: the default lane, uncapped. Else a lane from uvpool_lane_new(). */
+  unsigned lane;
+} uvpool_task_options_t;
+
+/* Fills *o with the defaults (priority 0, no deadline, lane 0). */
+UVPOOL_EXTERN void uvpool_task_options_init(uvpool_task_options_t *o);
+
+/* uvpool_submit with per-task options (NULL: defaults). Any thread.
+ * Returns as uvpool_submit; also UV_EINVAL for an unknown lane, and the
+ * error of starting the pool's deadline thread (started at the first
+ * deadline, it never runs work). */
+UVPOOL_EXTERN int uvpool_submit_ex(uvpool_t *pool,
+                                   const uvpool_task_options_t *o,
+                                   uvpool_work_cb work, void *arg,
+                                   uvpool_future_t **out);
+
+/* Creates a lane: at most max_running of its tasks run at once; its other
+ * tasks wait without blocking workers, which keep serving other lanes.
+ * Stores its number (>= 1) in *lane_out. Any thread.
+ * Returns 0; UV_EINVAL for NULL pool or lane_out or max_running == 0;
+ * UV_ENOMEM. */
+UVPOOL_EXTERN int uvpool_lane_new(uvpool_t *pool, unsigned max_running,
+                                  unsigned *lane_out);
+
 /* "MAJOR.MINOR.PATCH". Any thread. */
 UVPOOL_EXTERN const char *uvpool_version_string(void);
 

@@ -41,10 +41,11 @@ static void on_handle_closed(uv_handle_t *h) {
  * or alive: then no thread can send on the handle any more. */
 static bool close_can_finish_locked(const uvpool_t *pool) {
   return pool->closing && pool->nworkers == 0 && pool->done_head == NULL &&
-         pool->outstanding == 0 && atomic_load(&pool->nqueued) == 0;
+         pool->outstanding == 0 && uvpool__queued(pool) == 0;
 }
 
 static void close_finish(uvpool_t *pool) {
+  uvpool__deadline_stop(pool);
   uvpool__reap(pool);
   uvpool__registry_remove(pool);
   uv_close((uv_handle_t *)&pool->async, on_handle_closed);

@@ -81,7 +81,7 @@ static void exit_begin_locked(uvpool_t *p, bool self_is_worker) {
   if (p->opts.flags & UVPOOL_EXIT_CANCEL_PENDING)
     uvpool__pend_cancel_all(p, UV_ECANCELED);
   /* The calling worker will never come back for the queue. */
-  if (self_is_worker && atomic_load(&p->nqueued) > 0 && p->nworkers == 1)
+  if (self_is_worker && uvpool__queued(p) > 0 && p->nworkers == 1)
     (void)uvpool__spawn_locked(p);
   uv_cond_broadcast(&p->work_cv);
 }
@@ -136,6 +136,7 @@ static void exit_handler(void) {
     uv_mutex_unlock(&p->mu);
     /* Zombies are threads that left the pool: joining them is bounded. */
     uvpool__reap(p);
+    uvpool__deadline_stop(p);
   }
   uv_mutex_unlock(&reg.mu);
 }
@@ -181,9 +182,11 @@ static void disown_pool(uvpool_t *p) {
   free_workers(p->zombies);
   p->workers = p->zombies = NULL;
   p->nworkers = p->nidle = p->nparked = p->nrunning = p->nleaving = 0;
+  p->dl_running = false; /* the deadline thread is gone too */
   /* Nobody waits on these in the child; fresh ones are safe to reuse. */
   uv_cond_init(&p->work_cv);
   uv_cond_init(&p->drain_cv);
+  uv_cond_init(&p->dl_cv);
 }
 
 static void fork_child(void) {

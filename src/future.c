@@ -81,8 +81,12 @@ void uvpool__slabs_free(uvpool_t *pool) {
  * allocator takes from the stack, all at once, so there is no ABA. */
 static void future_free(uvpool_future_t *f) {
   uvpool_t *pool = uvpool__future_pool(f);
-  uvpool_future_t *head =
-      atomic_load_explicit(&pool->free_stack, memory_order_relaxed);
+  uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+  uvpool_future_t *head;
+  /* uvpool_when_any's result is an input it keeps referenced. */
+  if (s & UVPOOL__F_RESULT_FUTURE)
+    uvpool_future_unref(f->u.result);
+  head = atomic_load_explicit(&pool->free_stack, memory_order_relaxed);
   do {
     f->next = head;
   } while (!atomic_compare_exchange_weak_explicit(
@@ -335,9 +339,16 @@ int uvpool_future_cancel(uvpool_future_t *f) {
   s = atomic_load_explicit(&f->state, memory_order_relaxed);
   switch (s & UVPOOL__STATE_MASK) {
   case UVPOOL_PENDING:
-    uvpool__pend_remove(pool, f);
-    pool->cancelled++;
-    uvpool__settle_locked(pool, f, UVPOOL_CANCELLED, UV_ECANCELED, NULL);
+    if (s & UVPOOL__F_COMBINED) {
+      /* Only the combination settles; its inputs go on. */
+      uvpool__settle_locked(pool, f, UVPOOL_CANCELLED, UV_ECANCELED, NULL);
+    } else if (s & UVPOOL__F_HELD) {
+      /* Its dependencies go on; when they settle they find it settled. */
+      pool->cancelled++;
+      uvpool__settle_locked(pool, f, UVPOOL_CANCELLED, UV_ECANCELED, NULL);
+    } else {
+      uvpool__pend_cancel(pool, f, UV_ECANCELED);
+    }
     rc = 0;
     break;
   case UVPOOL_RUNNING:

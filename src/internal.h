@@ -15,11 +15,21 @@
  * One 32-bit atomic per future holds the uvpool_state_t and flag bits, so
  * that waiting is a futex on it and readers need no lock. */
 #define UVPOOL__STATE_MASK 0x7u
-#define UVPOOL__F_WAITERS 0x08u      /* a thread sleeps in futex_wait */
-#define UVPOOL__F_CANCEL_REQ 0x10u   /* cancel asked while running */
-#define UVPOOL__F_ON_DONE_LIST 0x20u /* linked on pool->done, holds a ref */
-#define UVPOOL__F_LOCK 0x40u         /* guards the callback fields */
-#define UVPOOL__F_HAS_CB 0x80u       /* the inline callback slot is taken */
+#define UVPOOL__F_WAITERS 0x08u        /* a thread sleeps in futex_wait */
+#define UVPOOL__F_CANCEL_REQ 0x10u     /* cancel asked while running */
+#define UVPOOL__F_ON_DONE_LIST 0x20u   /* linked on pool->done, holds a ref */
+#define UVPOOL__F_LOCK 0x40u           /* guards the callback fields */
+#define UVPOOL__F_HAS_CB 0x80u         /* the inline callback slot is taken */
+#define UVPOOL__F_EXT 0x100u           /* v.arg points to a uvpool__ext_t */
+#define UVPOOL__F_HELD 0x200u          /* waits for dependencies, not queued */
+#define UVPOOL__F_COMBINED 0x400u      /* settled by a combinator, no work */
+#define UVPOOL__F_RESULT_FUTURE 0x800u /* result is a referenced future */
+#define UVPOOL__F_PARKED 0x1000u       /* on its lane's parked list */
+/* Bits 16-23 count how often a queued task was overtaken by a higher
+ * priority one; at UVPOOL__MAX_OVERTAKE it can no longer be passed. */
+#define UVPOOL__OVERTAKE_ONE (1u << 16)
+#define UVPOOL__OVERTAKE_MASK (0xffu << 16)
+#define UVPOOL__MAX_OVERTAKE 32u
 
 typedef struct uvpool__cbnode_s {
   struct uvpool__cbnode_s *next;
@@ -48,6 +58,28 @@ struct uvpool_future_s {
   _Atomic uint32_t state;
 };
 
+/* Per-task options of uvpool_submit_ex, kept out of the future so that
+ * plain tasks stay one cache line. Owned by the queue until the task
+ * leaves it. */
+typedef struct uvpool__ext_s {
+  void *arg;
+  int priority;
+  unsigned lane;
+  uint64_t deadline; /* uv_hrtime() ns, 0: none */
+  struct uvpool__ext_s *dl_next, *dl_prev;
+  uvpool_future_t *f;
+} uvpool__ext_t;
+
+typedef struct {
+  uvpool_future_t *head, *tail;
+} uvpool__list_t;
+
+typedef struct {
+  unsigned max_running;  /* 0: uncapped */
+  unsigned admitted;     /* in the run queue or running */
+  uvpool__list_t parked; /* waiting for a slot, in queue order */
+} uvpool__lane_t;
+
 /* Futures live in aligned slabs whose first slot is this header. */
 #define UVPOOL__SLAB_SIZE ((size_t)64 * 1024)
 typedef struct uvpool__slab_s {
@@ -75,10 +107,17 @@ struct uvpool_s {
 
   /* mu guards everything down to the futures section. */
   uv_mutex_t mu;
-  uv_cond_t work_cv;  /* parked workers wait here */
-  uv_cond_t drain_cv; /* the exit handler waits here for workers to leave */
-  uvpool_future_t *pend_head, *pend_tail;
+  uv_cond_t work_cv;   /* parked workers wait here */
+  uv_cond_t drain_cv;  /* the exit handler waits here for workers to leave */
+  uvpool__list_t pend; /* runnable tasks, by priority then age */
   uvpool_future_t *done_head, *done_tail;
+  uvpool__lane_t *lanes; /* lanes[0] is the default, uncapped */
+  unsigned nlanes;
+  size_t nlane_parked;              /* tasks on the lanes' parked lists */
+  uvpool__ext_t *dl_head, *dl_tail; /* tasks with deadlines, soonest first */
+  uv_cond_t dl_cv;
+  uv_thread_t dl_tid;
+  bool dl_running, dl_stop;
   uvpool__worker_t *workers; /* alive */
   uvpool__worker_t *zombies; /* exited, not yet joined */
   _Atomic size_t nqueued;    /* written under mu; spinners read it */
@@ -134,11 +173,28 @@ UVPOOL__HIDDEN void uvpool__settle_locked(uvpool_t *pool, uvpool_future_t *f,
 UVPOOL__HIDDEN void uvpool__future_deliver(uvpool_t *pool, uvpool_future_t *f);
 UVPOOL__HIDDEN void uvpool__slabs_free(uvpool_t *pool);
 
-/* queue.c: the pending queue, under pool->mu. */
+/* queue.c: the pending queue and lanes, under pool->mu. */
+UVPOOL__HIDDEN uvpool__ext_t *uvpool__ext_of(const uvpool_future_t *f);
 UVPOOL__HIDDEN void uvpool__pend_push(uvpool_t *pool, uvpool_future_t *f);
 UVPOOL__HIDDEN uvpool_future_t *uvpool__pend_pop(uvpool_t *pool);
-UVPOOL__HIDDEN void uvpool__pend_remove(uvpool_t *pool, uvpool_future_t *f);
+UVPOOL__HIDDEN void uvpool__pend_cancel(uvpool_t *pool, uvpool_future_t *f,
+                                        int status);
 UVPOOL__HIDDEN void uvpool__pend_cancel_all(uvpool_t *pool, int status);
+UVPOOL__HIDDEN void uvpool__lane_done(uvpool_t *pool, unsigned lane);
+UVPOOL__HIDDEN size_t uvpool__queued(const uvpool_t *pool);
+
+/* deadline.c: a per-pool thread that expires queued tasks. */
+UVPOOL__HIDDEN int uvpool__deadline_start_locked(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__deadline_add_locked(uvpool_t *pool,
+                                                uvpool__ext_t *e);
+UVPOOL__HIDDEN void uvpool__deadline_remove_locked(uvpool_t *pool,
+                                                   uvpool__ext_t *e);
+UVPOOL__HIDDEN void uvpool__deadline_stop(uvpool_t *pool);
+
+/* pool.c */
+UVPOOL__HIDDEN int uvpool__enqueue_locked(uvpool_t *pool, uvpool_future_t *f);
+UVPOOL__HIDDEN void uvpool__future_init(uvpool_future_t *f, uint32_t state,
+                                        unsigned refs);
 UVPOOL__HIDDEN void uvpool__done_push_locked(uvpool_t *pool,
                                              uvpool_future_t *f);
 

@@ -73,7 +73,12 @@ static int sync_init(uvpool_t *pool) {
   rc = uv_cond_init(&pool->drain_cv);
   if (rc != 0)
     goto fail_cv;
+  rc = uv_cond_init(&pool->dl_cv);
+  if (rc != 0)
+    goto fail_drain;
   return 0;
+fail_drain:
+  uv_cond_destroy(&pool->drain_cv);
 fail_cv:
   uv_cond_destroy(&pool->work_cv);
 fail_mu:
@@ -82,6 +87,7 @@ fail_mu:
 }
 
 static void sync_destroy(uvpool_t *pool) {
+  uv_cond_destroy(&pool->dl_cv);
   uv_cond_destroy(&pool->drain_cv);
   uv_cond_destroy(&pool->work_cv);
   uv_mutex_destroy(&pool->mu);
@@ -131,6 +137,7 @@ void uvpool__pool_release(uvpool_t *pool) {
   if (atomic_fetch_sub_explicit(&pool->live, 1, memory_order_acq_rel) != 1)
     return;
   uvpool__slabs_free(pool);
+  uvpool__free(pool->lanes);
   sync_destroy(pool);
   uvpool__free(pool);
 }
@@ -153,45 +160,130 @@ static int submit_check_locked(const uvpool_t *pool) {
   if (pool->broken != 0)
     return pool->broken;
   if (pool->opts.max_queued != 0 &&
-      atomic_load(&pool->nqueued) >= pool->opts.max_queued)
+      uvpool__queued(pool) >= pool->opts.max_queued)
     return UV_EAGAIN;
   return 0;
 }
 
-int uvpool_submit(uvpool_t *pool, uvpool_work_cb work, void *arg,
-                  uvpool_future_t **out) {
-  uvpool_future_t *f;
-  int rc;
-  if (pool == NULL || work == NULL)
-    return UV_EINVAL;
-  uv_mutex_lock(&pool->mu);
-  rc = submit_check_locked(pool);
-  if (rc == 0)
-    rc = ensure_worker_locked(pool);
-  if (rc != 0) {
-    uv_mutex_unlock(&pool->mu);
-    return rc;
-  }
-  f = uvpool__future_alloc(pool);
-  if (f == NULL) {
-    uv_mutex_unlock(&pool->mu);
-    return UV_ENOMEM;
-  }
-  f->u.work = work;
-  f->v.arg = arg;
+void uvpool__future_init(uvpool_future_t *f, uint32_t state, unsigned refs) {
   f->cb = NULL;
   f->cb_data = NULL;
   f->more_tail = NULL;
-  atomic_store_explicit(&f->refs, out != NULL ? 2u : 1u, memory_order_relaxed);
-  atomic_store_explicit(&f->state, UVPOOL_PENDING, memory_order_relaxed);
+  atomic_store_explicit(&f->refs, refs, memory_order_relaxed);
+  atomic_store_explicit(&f->state, state, memory_order_relaxed);
+}
+
+/* Under mu. Queues an initialised task, also for a pool that is closing
+ * (a task accepted earlier whose dependencies just completed). On error
+ * nothing is queued. */
+int uvpool__enqueue_locked(uvpool_t *pool, uvpool_future_t *f) {
+  int rc = ensure_worker_locked(pool);
+  if (rc != 0)
+    return rc;
+  uvpool__pend_push(pool, f);
+  uvpool__wake_locked(pool);
+  return 0;
+}
+
+/* Under mu: accepts a task with e (or NULL) as its options. */
+static int submit_locked(uvpool_t *pool, uvpool_work_cb work, void *arg,
+                         uvpool__ext_t *e, uvpool_future_t **out) {
+  uvpool_future_t *f;
+  int rc = submit_check_locked(pool);
+  if (rc == 0 && e != NULL && e->deadline != 0)
+    rc = uvpool__deadline_start_locked(pool);
+  if (rc == 0)
+    rc = ensure_worker_locked(pool);
+  if (rc != 0)
+    return rc;
+  f = uvpool__future_alloc(pool);
+  if (f == NULL)
+    return UV_ENOMEM;
+  uvpool__future_init(f, e != NULL ? UVPOOL__F_EXT : 0, out != NULL ? 2 : 1);
+  f->u.work = work;
+  if (e != NULL) {
+    e->f = f;
+    f->v.arg = e;
+  } else {
+    f->v.arg = arg;
+  }
   uvpool__pend_push(pool, f);
   pool->submitted++;
   pool->outstanding++;
   uvpool__wake_locked(pool);
   uvpool__keepalive_locked(pool);
-  uv_mutex_unlock(&pool->mu);
   if (out != NULL)
     *out = f;
+  return 0;
+}
+
+int uvpool_submit(uvpool_t *pool, uvpool_work_cb work, void *arg,
+                  uvpool_future_t **out) {
+  int rc;
+  if (pool == NULL || work == NULL)
+    return UV_EINVAL;
+  uv_mutex_lock(&pool->mu);
+  rc = submit_locked(pool, work, arg, NULL, out);
+  uv_mutex_unlock(&pool->mu);
+  return rc;
+}
+
+void uvpool_task_options_init(uvpool_task_options_t *o) {
+  if (o == NULL)
+    return;
+  o->priority = 0;
+  o->deadline_ms = -1;
+  o->lane = 0;
+}
+
+int uvpool_submit_ex(uvpool_t *pool, const uvpool_task_options_t *o,
+                     uvpool_work_cb work, void *arg, uvpool_future_t **out) {
+  uvpool__ext_t *e;
+  int rc;
+  if (o == NULL || (o->priority == 0 && o->deadline_ms < 0 && o->lane == 0))
+    return uvpool_submit(pool, work, arg, out); /* no options: fast path */
+  if (pool == NULL || work == NULL)
+    return UV_EINVAL;
+  e = uvpool__malloc(sizeof(*e));
+  if (e == NULL)
+    return UV_ENOMEM;
+  memset(e, 0, sizeof(*e));
+  e->arg = arg;
+  e->priority = o->priority;
+  e->lane = o->lane;
+  if (o->deadline_ms >= 0)
+    e->deadline = uv_hrtime() + (uint64_t)o->deadline_ms * 1000000u + 1u;
+  uv_mutex_lock(&pool->mu);
+  rc = o->lane < pool->nlanes || o->lane == 0 ? 0 : UV_EINVAL;
+  if (rc == 0)
+    rc = submit_locked(pool, work, arg, e, out);
+  uv_mutex_unlock(&pool->mu);
+  if (rc != 0)
+    uvpool__free(e);
+  return rc;
+}
+
+int uvpool_lane_new(uvpool_t *pool, unsigned max_running, unsigned *lane_out) {
+  uvpool__lane_t *lanes;
+  unsigned n;
+  if (pool == NULL || max_running == 0 || lane_out == NULL)
+    return UV_EINVAL;
+  uv_mutex_lock(&pool->mu);
+  n = pool->nlanes == 0 ? 2 : pool->nlanes + 1; /* lane 0 is implicit */
+  lanes = uvpool__malloc(n * sizeof(*lanes));
+  if (lanes == NULL) {
+    uv_mutex_unlock(&pool->mu);
+    return UV_ENOMEM;
+  }
+  memset(lanes, 0, n * sizeof(*lanes));
+  if (pool->nlanes != 0)
+    memcpy(lanes, pool->lanes, pool->nlanes * sizeof(*lanes));
+  uvpool__free(pool->lanes);
+  pool->lanes = lanes;
+  pool->nlanes = n;
+  lanes[n - 1].max_running = max_running;
+  *lane_out = n - 1;
+  uv_mutex_unlock(&pool->mu);
   return 0;
 }
 
@@ -230,7 +322,7 @@ int uvpool_stats(uvpool_t *pool, uvpool_stats_t *out) {
   out->completed = pool->completed;
   out->failed = pool->failed;
   out->cancelled = pool->cancelled;
-  out->queued = atomic_load(&pool->nqueued);
+  out->queued = uvpool__queued(pool);
   out->running = pool->nrunning;
   out->workers = pool->nworkers;
   out->idle_workers = pool->nidle;

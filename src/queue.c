@@ -1,59 +1,194 @@
-/* The pending queue (FIFO, doubly linked so a cancel unlinks in O(1)) and
- * the done list (FIFO, singly linked). Both are intrusive through the
- * future's own links and guarded by pool->mu. A future is on at most one
- * of them at a time, so the same next pointer serves both. */
+/* The run queue, the lanes and the done list, all under pool->mu.
+ *
+ * Run queue: one doubly linked list (O(1) cancel), ordered by priority,
+ * FIFO within a priority. Starvation rule: a queued task can be overtaken
+ * by later, higher-priority tasks at most UVPOOL__MAX_OVERTAKE (32) times;
+ * after that it is a barrier that no later task passes. So a task starts
+ * after at most 32 tasks submitted after it. Equal priorities (every plain
+ * uvpool_submit) append at the tail in O(1).
+ *
+ * Lanes: a lane with max_running > 0 admits that many of its tasks to the
+ * run queue (or to workers) at a time; the rest wait on the lane's parked
+ * list, so workers never pick a task they may not run, and other lanes are
+ * served meanwhile. A finished or cancelled task admits the next.
+ *
+ * A future is on at most one list at a time (run queue, a lane's parked
+ * list, the done list or the free list), so the same links serve all. */
 #include "internal.h"
 
-void uvpool__pend_push(uvpool_t *pool, uvpool_future_t *f) {
-  f->next = NULL;
-  f->prev = pool->pend_tail;
-  if (pool->pend_tail != NULL)
-    pool->pend_tail->next = f;
+uvpool__ext_t *uvpool__ext_of(const uvpool_future_t *f) {
+  uint32_t s = atomic_load_explicit(&((uvpool_future_t *)f)->state,
+                                    memory_order_relaxed);
+  return (s & UVPOOL__F_EXT) ? f->v.arg : NULL;
+}
+
+static int prio_of(const uvpool_future_t *f) {
+  const uvpool__ext_t *e = uvpool__ext_of(f);
+  return e != NULL ? e->priority : 0;
+}
+
+static unsigned lane_of(const uvpool_future_t *f) {
+  const uvpool__ext_t *e = uvpool__ext_of(f);
+  return e != NULL ? e->lane : 0;
+}
+
+static uint32_t overtaken(const uvpool_future_t *f) {
+  uint32_t s = atomic_load_explicit(&((uvpool_future_t *)f)->state,
+                                    memory_order_relaxed);
+  return (s & UVPOOL__OVERTAKE_MASK) / UVPOOL__OVERTAKE_ONE;
+}
+
+static void list_unlink(uvpool__list_t *l, uvpool_future_t *f) {
+  if (f->prev != NULL)
+    f->prev->next = f->next;
   else
-    pool->pend_head = f;
-  pool->pend_tail = f;
+    l->head = f->next;
+  if (f->next != NULL)
+    f->next->prev = f->prev;
+  else
+    l->tail = f->prev;
+  f->next = f->prev = NULL;
+}
+
+/* Inserts f after pos (NULL: at the head). */
+static void list_insert_after(uvpool__list_t *l, uvpool_future_t *pos,
+                              uvpool_future_t *f) {
+  f->prev = pos;
+  f->next = pos != NULL ? pos->next : l->head;
+  if (f->next != NULL)
+    f->next->prev = f;
+  else
+    l->tail = f;
+  if (pos != NULL)
+    pos->next = f;
+  else
+    l->head = f;
+}
+
+static void list_insert_ordered(uvpool__list_t *l, uvpool_future_t *f) {
+  int p = prio_of(f);
+  uvpool_future_t *pos = l->tail;
+  while (pos != NULL && prio_of(pos) < p &&
+         overtaken(pos) < UVPOOL__MAX_OVERTAKE)
+    pos = pos->prev;
+  for (uvpool_future_t *n = pos != NULL ? pos->next : l->head; n != NULL;
+       n = n->next)
+    atomic_fetch_add_explicit(&n->state, UVPOOL__OVERTAKE_ONE,
+                              memory_order_relaxed);
+  list_insert_after(l, pos, f);
+}
+
+static void run_queue_add(uvpool_t *pool, uvpool_future_t *f) {
+  list_insert_ordered(&pool->pend, f);
   atomic_store_explicit(
       &pool->nqueued,
       atomic_load_explicit(&pool->nqueued, memory_order_relaxed) + 1,
       memory_order_relaxed);
 }
 
-void uvpool__pend_remove(uvpool_t *pool, uvpool_future_t *f) {
-  if (f->prev != NULL)
-    f->prev->next = f->next;
-  else
-    pool->pend_head = f->next;
-  if (f->next != NULL)
-    f->next->prev = f->prev;
-  else
-    pool->pend_tail = f->prev;
-  f->next = f->prev = NULL;
+static void run_queue_del(uvpool_t *pool, uvpool_future_t *f) {
+  list_unlink(&pool->pend, f);
   atomic_store_explicit(
       &pool->nqueued,
       atomic_load_explicit(&pool->nqueued, memory_order_relaxed) - 1,
       memory_order_relaxed);
 }
 
+size_t uvpool__queued(const uvpool_t *pool) {
+  return atomic_load_explicit(&((uvpool_t *)pool)->nqueued,
+                              memory_order_relaxed) +
+         pool->nlane_parked;
+}
+
+void uvpool__pend_push(uvpool_t *pool, uvpool_future_t *f) {
+  uvpool__ext_t *e = uvpool__ext_of(f);
+  unsigned lane = lane_of(f);
+  if (lane != 0) {
+    uvpool__lane_t *l = &pool->lanes[lane];
+    if (l->admitted >= l->max_running) {
+      atomic_fetch_or_explicit(&f->state, UVPOOL__F_PARKED,
+                               memory_order_relaxed);
+      list_insert_ordered(&l->parked, f);
+      pool->nlane_parked++;
+      goto deadline;
+    }
+    l->admitted++;
+  }
+  run_queue_add(pool, f);
+deadline:
+  if (e != NULL && e->deadline != 0)
+    uvpool__deadline_add_locked(pool, e);
+}
+
+/* Takes the next task to run. Its lane slot stays taken until
+ * uvpool__lane_done. */
 uvpool_future_t *uvpool__pend_pop(uvpool_t *pool) {
-  uvpool_future_t *f = pool->pend_head;
-  if (f != NULL)
-    uvpool__pend_remove(pool, f);
+  uvpool_future_t *f = pool->pend.head;
+  uvpool__ext_t *e;
+  if (f == NULL)
+    return NULL;
+  run_queue_del(pool, f);
+  e = uvpool__ext_of(f);
+  if (e != NULL && e->deadline != 0)
+    uvpool__deadline_remove_locked(pool, e);
   return f;
 }
 
-/* Settles every queued future as cancelled with status (UV_ECANCELED, or
- * a broken pool's thread_init code, which counts as a failure). */
-void uvpool__pend_cancel_all(uvpool_t *pool, int status) {
-  uvpool_future_t *f;
-  while ((f = uvpool__pend_pop(pool)) != NULL) {
-    if (status == UV_ECANCELED) {
-      pool->cancelled++;
-      uvpool__settle_locked(pool, f, UVPOOL_CANCELLED, status, NULL);
-    } else {
-      pool->failed++;
-      uvpool__settle_locked(pool, f, UVPOOL_FAILED, status, NULL);
-    }
+void uvpool__lane_done(uvpool_t *pool, unsigned lane) {
+  uvpool__lane_t *l;
+  if (lane == 0)
+    return;
+  l = &pool->lanes[lane];
+  l->admitted--;
+  while (l->parked.head != NULL && l->admitted < l->max_running) {
+    uvpool_future_t *f = l->parked.head;
+    list_unlink(&l->parked, f);
+    pool->nlane_parked--;
+    atomic_fetch_and_explicit(&f->state, ~UVPOOL__F_PARKED,
+                              memory_order_relaxed);
+    l->admitted++;
+    run_queue_add(pool, f);
   }
+  uvpool__wake_locked(pool);
+}
+
+/* Settles a queued task without running it: cancelled (UV_ECANCELED,
+ * UV_ETIMEDOUT) or failed (a broken pool's code). */
+void uvpool__pend_cancel(uvpool_t *pool, uvpool_future_t *f, int status) {
+  uvpool__ext_t *e = uvpool__ext_of(f);
+  unsigned lane = lane_of(f);
+  uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+  bool cancel = status == UV_ECANCELED || status == UV_ETIMEDOUT;
+  if (s & UVPOOL__F_PARKED) {
+    list_unlink(&pool->lanes[lane].parked, f);
+    pool->nlane_parked--;
+  } else {
+    run_queue_del(pool, f);
+    uvpool__lane_done(pool, lane);
+  }
+  if (e != NULL) {
+    if (e->deadline != 0)
+      uvpool__deadline_remove_locked(pool, e);
+    uvpool__free(e);
+  }
+  atomic_fetch_and_explicit(&f->state, ~(UVPOOL__F_EXT | UVPOOL__F_PARKED),
+                            memory_order_relaxed);
+  if (cancel)
+    pool->cancelled++;
+  else
+    pool->failed++;
+  uvpool__settle_locked(pool, f, cancel ? UVPOOL_CANCELLED : UVPOOL_FAILED,
+                        status, NULL);
+}
+
+void uvpool__pend_cancel_all(uvpool_t *pool, int status) {
+  /* Cancelling admitted tasks admits parked ones into the run queue, so
+   * draining the run queue drains the lanes too. */
+  while (pool->pend.head != NULL)
+    uvpool__pend_cancel(pool, pool->pend.head, status);
+  for (unsigned i = 1; i < pool->nlanes; i++)
+    while (pool->lanes[i].parked.head != NULL)
+      uvpool__pend_cancel(pool, pool->lanes[i].parked.head, status);
 }
 
 /* Wakes the loop only when the list goes from empty to non-empty: the loop

@@ -44,18 +44,25 @@ void uvpool__wake_locked(uvpool_t *pool) {
 
 static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f) {
   uvpool_work_cb work = f->u.work;
-  void *arg = f->v.arg;
+  uvpool__ext_t *e = uvpool__ext_of(f);
+  void *arg = e != NULL ? e->arg : f->v.arg;
+  unsigned lane = e != NULL ? e->lane : 0;
   void *result = NULL;
   uvpool_state_t st;
   uint32_t s;
   int rc;
 
+  if (e != NULL) {
+    atomic_fetch_and_explicit(&f->state, ~UVPOOL__F_EXT, memory_order_relaxed);
+    uvpool__free(e);
+  }
   uv_mutex_unlock(&pool->mu);
   rc = work(arg, &result);
   uv_mutex_lock(&pool->mu);
 
   w->current = NULL;
   pool->nrunning--;
+  uvpool__lane_done(pool, lane);
   pool->nidle++; /* before settling: see the counting rule above */
   if (rc > 0)
     rc = -rc; /* a positive errno, by the convention of the header */

@@ -1,0 +1,262 @@
+/* Combinators: uvpool_when_all, uvpool_when_any, uvpool_submit_after.
+ *
+ * A join watches its inputs through ordinary done callbacks, so its logic
+ * runs on the loop thread, one input at a time, with no lock of its own.
+ * Its output is a future of the first input's pool (or of the submitting
+ * pool), flagged COMBINED (no work) or HELD (work that waits for its
+ * dependencies). The join holds a reference on every input and on the
+ * output until its last callback ran.
+ *
+ * `pending` counts the callbacks still to come plus one for the creator,
+ * which may be another thread: whoever brings it to zero finishes the
+ * join. Consequence worth knowing: a combination settles in the loop
+ * iteration that delivers its inputs, and its own callbacks run in a later
+ * one; at process exit, when no callback runs, it may stay unsettled. */
+#include "internal.h"
+
+#include <string.h>
+
+typedef enum { JOIN_ALL, JOIN_ANY, JOIN_AFTER } join_kind_t;
+
+typedef struct {
+  uvpool_future_t *out;
+  _Atomic size_t pending;
+  _Atomic bool aborted;
+  join_kind_t kind;
+  unsigned flags;
+  size_t n;
+  uvpool_future_t *in[];
+} join_t;
+
+/* Settles out if nobody did yet. A HELD task counts in the statistics
+ * (it was an accepted submission); a combination does not. */
+static void settle_out(uvpool_future_t *out, uvpool_state_t st, int status,
+                       uvpool_future_t *winner, bool count) {
+  uvpool_t *pool = uvpool__future_pool(out);
+  uint32_t s;
+  uv_mutex_lock(&pool->mu);
+  s = atomic_load_explicit(&out->state, memory_order_relaxed);
+  if ((s & UVPOOL__STATE_MASK) == UVPOOL_PENDING) {
+    if ((s & UVPOOL__F_HELD) && count) {
+      if (st == UVPOOL_CANCELLED)
+        pool->cancelled++;
+      else
+        pool->failed++;
+    }
+    if (winner != NULL) {
+      uvpool_future_ref(winner);
+      atomic_fetch_or_explicit(&out->state, UVPOOL__F_RESULT_FUTURE,
+                               memory_order_relaxed);
+    }
+    uvpool__settle_locked(pool, out, st, status, winner);
+  }
+  uv_mutex_unlock(&pool->mu);
+}
+
+/* The status rule of uvpool_when_all: 0 if every input is DONE, else the
+ * first non-zero status in array order, with that input's state. */
+static void settle_all(join_t *j) {
+  for (size_t i = 0; i < j->n; i++) {
+    int status = uvpool_future_status(j->in[i]);
+    if (status != 0) {
+      settle_out(j->out, uvpool_future_state(j->in[i]), status, NULL, true);
+      return;
+    }
+  }
+  settle_out(j->out, UVPOOL_DONE, 0, NULL, true);
+}
+
+/* Every dependency is DONE: the held task joins the run queue. */
+static void release_held(uvpool_future_t *out) {
+  uvpool_t *pool = uvpool__future_pool(out);
+  uint32_t s;
+  int rc = 0;
+  uv_mutex_lock(&pool->mu);
+  s = atomic_load_explicit(&out->state, memory_order_relaxed);
+  if ((s & UVPOOL__STATE_MASK) == UVPOOL_PENDING) {
+    atomic_fetch_and_explicit(&out->state, ~UVPOOL__F_HELD,
+                              memory_order_relaxed);
+    if (pool->broken != 0 || atomic_load(&pool->exiting) || pool->forked)
+      rc = pool->broken != 0 ? pool->broken : UV_ESHUTDOWN;
+    else
+      rc = uvpool__enqueue_locked(pool, out);
+    if (rc != 0) {
+      pool->failed++;
+      uvpool__settle_locked(pool, out, UVPOOL_FAILED, rc, NULL);
+    }
+  }
+  uv_mutex_unlock(&pool->mu);
+}
+
+static void join_finish(join_t *j) {
+  if (!atomic_load(&j->aborted)) {
+    if (j->kind == JOIN_ALL)
+      settle_all(j);
+    else if (j->kind == JOIN_AFTER)
+      release_held(j->out);
+  }
+  for (size_t i = 0; i < j->n; i++)
+    uvpool_future_unref(j->in[i]);
+  uvpool_future_unref(j->out);
+  uvpool__free(j);
+}
+
+static void join_release(join_t *j, size_t count) {
+  if (atomic_fetch_sub_explicit(&j->pending, count, memory_order_acq_rel) ==
+      count)
+    join_finish(j);
+}
+
+static bool failed_or_cancelled(uvpool_state_t st) {
+  return st == UVPOOL_FAILED || st == UVPOOL_CANCELLED;
+}
+
+/* Loop thread: one input settled. */
+static void join_cb(uvpool_future_t *f, void *data) {
+  join_t *j = data;
+  uvpool_state_t st = uvpool_future_state(f);
+  if (!atomic_load(&j->aborted)) {
+    if (j->kind == JOIN_ANY)
+      settle_out(j->out, UVPOOL_DONE, 0, f, true);
+    else if (failed_or_cancelled(st) &&
+             (j->kind == JOIN_AFTER || (j->flags & UVPOOL_FAIL_FAST)))
+      settle_out(j->out, st, uvpool_future_status(f), NULL, true);
+  }
+  join_release(j, 1);
+}
+
+/* Validates the inputs: non-NULL, all of one loop. */
+static int check_inputs(uvpool_future_t *const *fs, size_t n, uv_loop_t *loop) {
+  if (fs == NULL || n == 0)
+    return UV_EINVAL;
+  for (size_t i = 0; i < n; i++)
+    if (fs[i] == NULL || uvpool__future_pool(fs[i])->loop != loop)
+      return UV_EINVAL;
+  return 0;
+}
+
+/* Allocates the output: refs for the done list, the caller and the join. */
+static int make_out(uvpool_t *pool, uint32_t flags, uvpool_work_cb work,
+                    void *arg, uvpool_future_t **out) {
+  uvpool_future_t *f;
+  int rc = 0;
+  uv_mutex_lock(&pool->mu);
+  if (atomic_load(&pool->finished) || atomic_load(&pool->exiting) ||
+      pool->forked || ((flags & UVPOOL__F_HELD) && pool->closing))
+    rc = UV_ESHUTDOWN;
+  else if ((flags & UVPOOL__F_HELD) && pool->broken != 0)
+    rc = pool->broken;
+  else if ((f = uvpool__future_alloc(pool)) == NULL)
+    rc = UV_ENOMEM;
+  if (rc == 0) {
+    uvpool__future_init(f, flags, 3);
+    f->u.work = work;
+    f->v.arg = arg;
+    pool->outstanding++;
+    if (flags & UVPOOL__F_HELD)
+      pool->submitted++;
+    uvpool__keepalive_locked(pool);
+    *out = f;
+  }
+  uv_mutex_unlock(&pool->mu);
+  return rc;
+}
+
+/* Registers the join on every input. On failure the join is abandoned:
+ * the output is settled (it was never handed out) and the inputs not yet
+ * watched are released. */
+static int join_start(join_t *j) {
+  size_t i;
+  int rc = 0;
+  for (i = 0; i < j->n; i++) {
+    rc = uvpool_future_on_done(j->in[i], join_cb, j);
+    if (rc != 0)
+      break;
+  }
+  if (rc != 0) {
+    atomic_store(&j->aborted, true);
+    /* Never handed out: it is not a submission in the statistics. */
+    settle_out(j->out, UVPOOL_CANCELLED, rc, NULL, false);
+    if (j->kind == JOIN_AFTER) {
+      uvpool_t *pool = uvpool__future_pool(j->out);
+      uv_mutex_lock(&pool->mu);
+      pool->submitted--;
+      uv_mutex_unlock(&pool->mu);
+    }
+    for (size_t k = i; k < j->n; k++) {
+      uvpool_future_unref(j->in[k]);
+      j->in[k] = NULL;
+    }
+    uvpool_future_unref(j->out); /* the caller's reference */
+    join_release(j, j->n - i + 1);
+    return rc;
+  }
+  join_release(j, 1);
+  return 0;
+}
+
+static int join_new(uvpool_t *pool, join_kind_t kind, unsigned flags,
+                    uvpool_future_t *const *fs, size_t n, uvpool_work_cb work,
+                    void *arg, uvpool_future_t **out) {
+  join_t *j;
+  uvpool_future_t *o = NULL;
+  int rc = check_inputs(fs, n, pool->loop);
+  if (rc != 0)
+    return rc;
+  j = uvpool__malloc(sizeof(*j) + n * sizeof(j->in[0]));
+  if (j == NULL)
+    return UV_ENOMEM;
+  rc = make_out(pool, kind == JOIN_AFTER ? UVPOOL__F_HELD : UVPOOL__F_COMBINED,
+                work, arg, &o);
+  if (rc != 0) {
+    uvpool__free(j);
+    return rc;
+  }
+  j->out = o;
+  atomic_init(&j->pending, n + 1);
+  atomic_init(&j->aborted, false);
+  j->kind = kind;
+  j->flags = flags;
+  j->n = n;
+  for (size_t i = 0; i < n; i++)
+    j->in[i] = uvpool_future_ref(fs[i]);
+  rc = join_start(j);
+  if (rc == 0)
+    *out = o;
+  return rc;
+}
+
+int uvpool_when_all(uvpool_future_t *const *fs, size_t n, unsigned flags,
+                    uvpool_future_t **out) {
+  if (fs == NULL || n == 0 || fs[0] == NULL || out == NULL)
+    return UV_EINVAL;
+  return join_new(uvpool__future_pool(fs[0]), JOIN_ALL, flags, fs, n, NULL,
+                  NULL, out);
+}
+
+int uvpool_when_any(uvpool_future_t *const *fs, size_t n,
+                    uvpool_future_t **out) {
+  if (fs == NULL || n == 0 || fs[0] == NULL || out == NULL)
+    return UV_EINVAL;
+  return join_new(uvpool__future_pool(fs[0]), JOIN_ANY, 0, fs, n, NULL, NULL,
+                  out);
+}
+
+int uvpool_submit_after(uvpool_t *pool, uvpool_future_t *const *deps,
+                        size_t ndeps, uvpool_work_cb work, void *arg,
+                        uvpool_future_t **out) {
+  uvpool_future_t *o = NULL;
+  int rc;
+  if (pool == NULL || work == NULL || (deps == NULL && ndeps != 0))
+    return UV_EINVAL;
+  if (ndeps == 0)
+    return uvpool_submit(pool, work, arg, out);
+  rc = join_new(pool, JOIN_AFTER, 0, deps, ndeps, work, arg, &o);
+  if (rc != 0)
+    return rc;
+  if (out != NULL)
+    *out = o;
+  else
+    uvpool_future_unref(o);
+  return 0;
+}
