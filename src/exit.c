@@ -117,28 +117,37 @@ static void exit_wait_locked(uvpool_t *p, const uvpool__worker_t *me,
 static void exit_handler(void) {
   uvpool__worker_t *me = uvpool__current_worker();
   uint64_t start = uv_hrtime();
-  uvpool_t *p;
+  uvpool_t *list = NULL;
 
+  /* Begin every pool's exit under the registry lock, taking a reference
+   * so that a close finishing meanwhile cannot free it, then wait without
+   * the lock: work that runs during exit may fork(), whose handler needs
+   * the registry lock. */
   uv_mutex_lock(&reg.mu);
   reg.exiting = true;
-  for (p = reg.pools; p != NULL; p = p->reg_next) {
+  for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next) {
     if (p->forked)
       continue;
+    atomic_fetch_add(&p->live, 1);
+    p->exit_next = list;
+    list = p;
     uv_mutex_lock(&p->mu);
     exit_begin_locked(p, me != NULL && me->pool == p);
     uv_mutex_unlock(&p->mu);
   }
-  for (p = reg.pools; p != NULL; p = p->reg_next) {
-    if (p->forked)
-      continue;
+  uv_mutex_unlock(&reg.mu);
+
+  while (list != NULL) {
+    uvpool_t *p = list;
+    list = p->exit_next;
     uv_mutex_lock(&p->mu);
     exit_wait_locked(p, me, start);
     uv_mutex_unlock(&p->mu);
     /* Zombies are threads that left the pool: joining them is bounded. */
     uvpool__reap(p);
     uvpool__deadline_stop(p);
+    uvpool__pool_release(p);
   }
-  uv_mutex_unlock(&reg.mu);
 }
 
 /* ---- fork --------------------------------------------------------------- */
@@ -190,6 +199,8 @@ static void disown_pool(uvpool_t *p) {
 }
 
 static void fork_child(void) {
+  /* A child forked from work is not a worker of anything. */
+  uvpool__forget_worker();
   for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next) {
     disown_pool(p);
     uv_mutex_unlock(&p->mu);

@@ -142,8 +142,9 @@ struct uvpool_s {
   uvpool__slab_t *slabs;
   _Atomic unsigned long live; /* futures not free, plus one while open */
 
-  /* Exit registry links, under the registry lock. */
-  uvpool_t *reg_next, *reg_prev;
+  /* Exit registry links, under the registry lock; exit_next belongs to
+   * the exit handler. */
+  uvpool_t *reg_next, *reg_prev, *exit_next;
 };
 
 /* alloc.c: every allocation goes through here (failure injection). */
@@ -203,6 +204,7 @@ UVPOOL__HIDDEN int uvpool__spawn_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__wake_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__reap(uvpool_t *pool);
 UVPOOL__HIDDEN uvpool__worker_t *uvpool__current_worker(void);
+UVPOOL__HIDDEN void uvpool__forget_worker(void);
 
 /* deliver.c: the loop side. */
 UVPOOL__HIDDEN void uvpool__async_cb(uv_async_t *handle);

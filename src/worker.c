@@ -20,6 +20,8 @@ static _Thread_local uvpool__worker_t *tls_worker;
 
 uvpool__worker_t *uvpool__current_worker(void) { return tls_worker; }
 
+void uvpool__forget_worker(void) { tls_worker = NULL; }
+
 int uvpool_cancel_requested(void) {
   /* current is written by this very thread, so it is read without mu. */
   uvpool__worker_t *w = tls_worker;
@@ -186,8 +188,9 @@ static void worker_leave_locked(uvpool_t *pool, uvpool__worker_t *w) {
   if (w->idle_exit)
     pool->nleaving--;
   /* Work queued while this worker ran thread_exit after an idle timeout
-   * found it counted but unavailable: hand the work to a new thread. */
-  if (!shutting_down(pool) && !pool->forked &&
+   * found it counted but unavailable: hand the work to a new thread, also
+   * while closing or exiting (that work was accepted and must run). */
+  if (pool->broken == 0 && !pool->forked &&
       atomic_load(&pool->nqueued) > pool->nidle)
     (void)uvpool__spawn_locked(pool);
   uv_cond_broadcast(&pool->drain_cv);
