@@ -177,8 +177,20 @@ static void free_workers(uvpool__worker_t *w) {
 /* In the child only this thread exists: the pool's workers are gone. What
  * they ran or would have run is settled cancelled, so that nothing in the
  * child waits for them. */
+/* A callback lock held by another thread at fork() stays held in the
+ * child forever; every future lives in a slab, so clear them all. */
+static void clear_future_locks(uvpool_t *p) {
+  for (uvpool__slab_t *slab = p->slabs; slab != NULL; slab = slab->next) {
+    uvpool_future_t *slots = (uvpool_future_t *)(void *)slab;
+    for (size_t i = 1; i < UVPOOL__SLAB_SIZE / sizeof(*slots); i++)
+      atomic_fetch_and_explicit(&slots[i].state, ~UVPOOL__F_LOCK,
+                                memory_order_relaxed);
+  }
+}
+
 static void disown_pool(uvpool_t *p) {
   p->forked = true;
+  clear_future_locks(p);
   for (uvpool__worker_t *w = p->workers; w != NULL; w = w->next) {
     if (w->current != NULL) {
       p->cancelled++;

@@ -45,6 +45,7 @@ static bool slab_grow(uvpool_t *pool) {
   /* Link slots in address order so that fresh futures are handed out
    * sequentially (friendlier to the prefetcher). */
   for (size_t i = SLAB_SLOTS - 1; i >= 1; i--) {
+    atomic_init(&slots[i].state, 0); /* fork_child scans every slot */
     slots[i].next = pool->free_local;
     pool->free_local = &slots[i];
   }
