@@ -203,7 +203,7 @@ static int join_new(uvpool_t *pool, join_kind_t kind, unsigned flags,
   int rc = check_inputs(fs, n, pool->loop);
   if (rc != 0)
     return rc;
-  j = uvpool__malloc(sizeof(*j) + n * sizeof(j->in[0]));
+  j = uvpool__malloc(sizeof(*j) + n * sizeof(uvpool_future_t *));
   if (j == NULL)
     return UV_ENOMEM;
   rc = make_out(pool, kind == JOIN_AFTER ? UVPOOL__F_HELD : UVPOOL__F_COMBINED,
