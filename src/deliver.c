@@ -18,7 +18,7 @@ void uvpool__keepalive_locked(uvpool_t *pool) {
     return;
   if (!uvpool__on_loop_thread(pool)) {
     /* Another thread made work outstanding: ask the loop to reference
-     * the handle. The send is safe under mu (see done_push_locked). */
+     * the handle. The send is safe under mu (see uvpool__done_push). */
     if (want && !pool->forked && !atomic_load(&pool->exiting))
       uv_async_send(&pool->async);
     return;
@@ -40,8 +40,9 @@ static void on_handle_closed(uv_handle_t *h) {
 /* Under mu. A close finishes once nothing is queued, running, undelivered
  * or alive: then no thread can send on the handle any more. */
 static bool close_can_finish_locked(const uvpool_t *pool) {
-  return pool->closing && pool->nworkers == 0 && pool->done_head == NULL &&
-         pool->outstanding == 0 && uvpool__queued(pool) == 0;
+  return pool->closing && pool->nworkers == 0 &&
+         atomic_load(&pool->done) == NULL && pool->outstanding == 0 &&
+         uvpool__queued(pool) == 0;
 }
 
 static void close_finish(uvpool_t *pool) {
@@ -51,16 +52,26 @@ static void close_finish(uvpool_t *pool) {
   uv_close((uv_handle_t *)&pool->async, on_handle_closed);
 }
 
+/* The done stack is newest first; callbacks go out in completion order. */
+static uvpool_future_t *reverse(uvpool_future_t *f) {
+  uvpool_future_t *out = NULL;
+  while (f != NULL) {
+    uvpool_future_t *next = f->next;
+    f->next = out;
+    out = f;
+    f = next;
+  }
+  return out;
+}
+
 void uvpool__async_cb(uv_async_t *handle) {
   uvpool_t *pool = handle->data;
   uvpool_future_t *batch;
   uint64_t n = 0;
   bool finish, reap;
 
-  uv_mutex_lock(&pool->mu);
-  batch = pool->done_head;
-  pool->done_head = pool->done_tail = NULL;
-  uv_mutex_unlock(&pool->mu);
+  batch = reverse(
+      atomic_exchange_explicit(&pool->done, NULL, memory_order_acquire));
 
   while (batch != NULL) {
     uvpool_future_t *next = batch->next;

@@ -131,10 +131,12 @@ static void funlock(uvpool_future_t *f, uint32_t clear) {
 
 /* ---- settlement -------------------------------------------------------- */
 
-/* Under mu. Records the outcome, wakes waiters and queues delivery. The
- * pool's reference travels with the future onto the done list. */
-void uvpool__settle_locked(uvpool_t *pool, uvpool_future_t *f,
-                           uvpool_state_t st, int status, void *result) {
+/* Records the outcome, wakes waiters and queues delivery. The pool's
+ * reference travels with the future onto the done list. Workers call it
+ * without mu for the task they ran (nobody else may settle a running
+ * task); everyone else holds mu. */
+void uvpool__settle(uvpool_t *pool, uvpool_future_t *f, uvpool_state_t st,
+                    int status, void *result) {
   uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
   uint32_t next;
   f->u.result = st == UVPOOL_DONE ? result : NULL;
@@ -146,7 +148,12 @@ void uvpool__settle_locked(uvpool_t *pool, uvpool_future_t *f,
       &f->state, &old, next, memory_order_release, memory_order_relaxed));
   if (old & UVPOOL__F_WAITERS)
     uvpool__futex_wake_all(&f->state);
-  uvpool__done_push_locked(pool, f);
+  uvpool__done_push(pool, f);
+}
+
+void uvpool__settle_locked(uvpool_t *pool, uvpool_future_t *f,
+                           uvpool_state_t st, int status, void *result) {
+  uvpool__settle(pool, f, st, status, result);
 }
 
 /* Loop thread. Runs f's callbacks in registration order, with no lock
@@ -223,7 +230,7 @@ static int on_done_requeue(uvpool_t *pool, uvpool_future_t *f,
     uvpool_future_ref(f);
     pool->outstanding++;
     uvpool__keepalive_locked(pool);
-    uvpool__done_push_locked(pool, f);
+    uvpool__done_push(pool, f);
   }
   funlock(f, 0);
   uv_mutex_unlock(&pool->mu);

@@ -110,7 +110,8 @@ struct uvpool_s {
   uv_cond_t work_cv;   /* parked workers wait here */
   uv_cond_t drain_cv;  /* the exit handler waits here for workers to leave */
   uvpool__list_t pend; /* runnable tasks, by priority then age */
-  uvpool_future_t *done_head, *done_tail;
+  /* Settled futures for the loop: a multi-producer stack (see queue.c). */
+  _Atomic(uvpool_future_t *) done;
   uvpool__lane_t *lanes; /* lanes[0] is the default, uncapped */
   unsigned nlanes;
   size_t nlane_parked;              /* tasks on the lanes' parked lists */
@@ -122,7 +123,8 @@ struct uvpool_s {
   uvpool__worker_t *zombies; /* exited, not yet joined */
   _Atomic size_t nqueued;    /* written under mu; spinners read it */
   unsigned nworkers, nidle, nparked, nrunning, npeak, next_id;
-  unsigned nleaving; /* idle workers that decided to exit */
+  unsigned nleaving;  /* idle workers that decided to exit */
+  unsigned nspinning; /* at most one worker spins for the next task */
   uint64_t submitted, completed, failed, cancelled;
   uint64_t outstanding; /* settlements and callbacks not yet delivered */
   int broken;           /* thread_init's code, once one failed */
@@ -168,6 +170,8 @@ UVPOOL__HIDDEN void uvpool__futex_wake_all(_Atomic uint32_t *addr);
 /* future.c */
 UVPOOL__HIDDEN uvpool_t *uvpool__future_pool(const uvpool_future_t *f);
 UVPOOL__HIDDEN uvpool_future_t *uvpool__future_alloc(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__settle(uvpool_t *pool, uvpool_future_t *f,
+                                   uvpool_state_t st, int status, void *result);
 UVPOOL__HIDDEN void uvpool__settle_locked(uvpool_t *pool, uvpool_future_t *f,
                                           uvpool_state_t st, int status,
                                           void *result);
@@ -196,8 +200,7 @@ UVPOOL__HIDDEN void uvpool__deadline_stop(uvpool_t *pool);
 UVPOOL__HIDDEN int uvpool__enqueue_locked(uvpool_t *pool, uvpool_future_t *f);
 UVPOOL__HIDDEN void uvpool__future_init(uvpool_future_t *f, uint32_t state,
                                         unsigned refs);
-UVPOOL__HIDDEN void uvpool__done_push_locked(uvpool_t *pool,
-                                             uvpool_future_t *f);
+UVPOOL__HIDDEN void uvpool__done_push(uvpool_t *pool, uvpool_future_t *f);
 
 /* worker.c */
 UVPOOL__HIDDEN int uvpool__spawn_locked(uvpool_t *pool);

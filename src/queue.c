@@ -191,19 +191,24 @@ void uvpool__pend_cancel_all(uvpool_t *pool, int status) {
       uvpool__pend_cancel(pool, pool->lanes[i].parked.head, status);
 }
 
-/* Wakes the loop only when the list goes from empty to non-empty: the loop
- * takes the whole list per wake-up, and uv_async_send coalesces anyway.
- * Called under mu, which is what makes the send safe: close finishes only
- * under mu with no worker left, so no send can race uv_close. */
-void uvpool__done_push_locked(uvpool_t *pool, uvpool_future_t *f) {
-  bool was_empty = pool->done_head == NULL;
-  f->next = NULL;
-  if (was_empty)
-    pool->done_head = f;
-  else
-    pool->done_tail->next = f;
-  pool->done_tail = f;
-  if (was_empty && !pool->forked &&
+/* The done list is a multi-producer stack (Treiber): workers push without
+ * the pool lock; the loop takes it whole with one exchange and reverses it
+ * to completion order. Only that exchange consumes, so there is no ABA.
+ * The loop is woken only when the stack goes from empty to non-empty, and
+ * uv_async_send coalesces anyway.
+ *
+ * The send never races uv_close: a close finishes only when, under mu,
+ * no worker is left, the stack is empty and nothing is outstanding. A
+ * worker pushes and sends before it leaves; every other caller pushes and
+ * sends under mu. */
+void uvpool__done_push(uvpool_t *pool, uvpool_future_t *f) {
+  uvpool_future_t *head =
+      atomic_load_explicit(&pool->done, memory_order_relaxed);
+  do {
+    f->next = head;
+  } while (!atomic_compare_exchange_weak_explicit(
+      &pool->done, &head, f, memory_order_release, memory_order_relaxed));
+  if (head == NULL && !pool->forked &&
       !atomic_load_explicit(&pool->exiting, memory_order_relaxed))
     uv_async_send(&pool->async);
 }

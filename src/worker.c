@@ -44,42 +44,75 @@ void uvpool__wake_locked(uvpool_t *pool) {
     uv_cond_signal(&pool->work_cv);
 }
 
-static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f) {
+/* A finished task whose settlement is still to be published. */
+typedef struct {
+  uvpool_future_t *f;
+  uvpool_state_t st;
+  int rc;
+  void *result;
+} outcome_t;
+
+/* Publishes o outside mu: waiters wake and the loop is told, without
+ * making the next submit or pop wait for it. */
+static void publish(uvpool_t *pool, outcome_t *o) {
+  if (o->f == NULL)
+    return;
+  uvpool__settle(pool, o->f, o->st, o->rc, o->result);
+  o->f = NULL;
+}
+
+/* Under mu: the counters of a finished task, and its outcome. */
+static void account(uvpool_t *pool, uvpool_future_t *f, int rc, void *result,
+                    outcome_t *o) {
+  uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+  if (rc > 0)
+    rc = -rc; /* a positive errno, by the convention of the header */
+  if (rc == 0) {
+    o->st = UVPOOL_DONE;
+    pool->completed++;
+  } else if (rc == UV_ECANCELED && (s & UVPOOL__F_CANCEL_REQ)) {
+    o->st = UVPOOL_CANCELLED;
+    pool->cancelled++;
+  } else {
+    o->st = UVPOOL_FAILED;
+    pool->failed++;
+  }
+  o->f = f;
+  o->rc = rc;
+  o->result = result;
+}
+
+/* Called and returns with mu held. Publishes the previous outcome once mu
+ * is released, runs f, and leaves f's outcome in *o: it is published
+ * after the next pop, so a busy worker takes one lock per task. */
+static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f,
+                     outcome_t *o) {
   uvpool_work_cb work = f->u.work;
   uvpool__ext_t *e = uvpool__ext_of(f);
   void *arg = e != NULL ? e->arg : f->v.arg;
   unsigned lane = e != NULL ? e->lane : 0;
   void *result = NULL;
-  uvpool_state_t st;
-  uint32_t s;
   int rc;
 
+  pool->nidle--;
+  pool->nrunning++;
+  w->current = f;
+  /* PENDING is 0, so or-ing keeps the bits other threads set. */
+  atomic_fetch_or_explicit(&f->state, UVPOOL_RUNNING, memory_order_relaxed);
   if (e != NULL) {
     atomic_fetch_and_explicit(&f->state, ~UVPOOL__F_EXT, memory_order_relaxed);
     uvpool__free(e);
   }
   uv_mutex_unlock(&pool->mu);
+  publish(pool, o);
   rc = work(arg, &result);
   uv_mutex_lock(&pool->mu);
 
   w->current = NULL;
   pool->nrunning--;
   uvpool__lane_done(pool, lane);
-  pool->nidle++; /* before settling: see the counting rule above */
-  if (rc > 0)
-    rc = -rc; /* a positive errno, by the convention of the header */
-  s = atomic_load_explicit(&f->state, memory_order_relaxed);
-  if (rc == 0) {
-    st = UVPOOL_DONE;
-    pool->completed++;
-  } else if (rc == UV_ECANCELED && (s & UVPOOL__F_CANCEL_REQ)) {
-    st = UVPOOL_CANCELLED;
-    pool->cancelled++;
-  } else {
-    st = UVPOOL_FAILED;
-    pool->failed++;
-  }
-  uvpool__settle_locked(pool, f, st, rc, result);
+  pool->nidle++; /* before it is published: see the counting rule above */
+  account(pool, f, rc, result, o);
   if (atomic_load(&pool->exiting))
     uv_cond_broadcast(&pool->drain_cv);
 }
@@ -88,8 +121,11 @@ static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f) {
  * mu held. */
 static void spin_locked(uvpool_t *pool) {
   uint64_t until;
-  if (pool->opts.spin_us == 0)
+  /* One spinner is enough to catch the next task; more would only take
+   * CPU from the loop thread and from the workers that have work. */
+  if (pool->opts.spin_us == 0 || pool->nspinning > 0)
     return;
+  pool->nspinning++;
   uv_mutex_unlock(&pool->mu);
   until = uv_hrtime() + (uint64_t)pool->opts.spin_us * 1000u;
   do {
@@ -103,6 +139,7 @@ static void spin_locked(uvpool_t *pool) {
   } while (uv_hrtime() < until);
 found:
   uv_mutex_lock(&pool->mu);
+  pool->nspinning--;
 }
 
 /* Parks until signalled or the idle timeout. Returns false when this
@@ -131,16 +168,18 @@ static bool park_locked(uvpool_t *pool, uint64_t *idle_since) {
 static void worker_loop(uvpool_t *pool, uvpool__worker_t *w) {
   uint64_t idle_since = uv_hrtime();
   bool spun = false;
+  outcome_t o = {NULL, UVPOOL_PENDING, 0, NULL};
   for (;;) {
     uvpool_future_t *f = pool->broken ? NULL : uvpool__pend_pop(pool);
     if (f != NULL) {
-      pool->nidle--;
-      pool->nrunning++;
-      w->current = f;
-      /* PENDING is 0, so or-ing keeps the bits other threads set. */
-      atomic_fetch_or_explicit(&f->state, UVPOOL_RUNNING, memory_order_relaxed);
-      run_task(pool, w, f);
+      run_task(pool, w, f, &o);
       spun = false;
+      continue;
+    }
+    if (o.f != NULL) { /* nothing to run next: publish, then look again */
+      uv_mutex_unlock(&pool->mu);
+      publish(pool, &o);
+      uv_mutex_lock(&pool->mu);
       continue;
     }
     if (shutting_down(pool) || pool->forked)
