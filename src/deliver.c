@@ -34,6 +34,7 @@ static void on_handle_closed(uv_handle_t *h) {
   uvpool_t *pool = h->data;
   if (pool->close_cb != NULL)
     pool->close_cb(pool, pool->close_data);
+  uvpool__free_loop_release(pool); /* finished is set: the list stays empty */
   uvpool__pool_release(pool);
 }
 

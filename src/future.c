@@ -54,7 +54,14 @@ static bool slab_grow(uvpool_t *pool) {
 
 /* Under mu. The returned future has refs == 0 and must be initialised. */
 uvpool_future_t *uvpool__future_alloc(uvpool_t *pool) {
-  uvpool_future_t *f = pool->free_local;
+  uvpool_future_t *f;
+  /* The loop thread's own cache: its futures still count in live. */
+  if (uvpool__on_loop_thread(pool) && pool->free_loop != NULL) {
+    f = pool->free_loop;
+    pool->free_loop = f->next;
+    return f;
+  }
+  f = pool->free_local;
   if (f == NULL) {
     f = atomic_exchange_explicit(&pool->free_stack, NULL, memory_order_acquire);
     if (f == NULL) {
@@ -66,6 +73,17 @@ uvpool_future_t *uvpool__future_alloc(uvpool_t *pool) {
   pool->free_local = f->next;
   atomic_fetch_add_explicit(&pool->live, 1, memory_order_relaxed);
   return f;
+}
+
+/* Loop thread, once the pool finished: the private list gives back the
+ * counts its futures held. */
+void uvpool__free_loop_release(uvpool_t *pool) {
+  unsigned long n = 0;
+  for (uvpool_future_t *f = pool->free_loop; f != NULL; f = f->next)
+    n++;
+  pool->free_loop = NULL;
+  if (n != 0)
+    atomic_fetch_sub_explicit(&pool->live, n, memory_order_relaxed);
 }
 
 void uvpool__slabs_free(uvpool_t *pool) {
@@ -87,6 +105,15 @@ static void future_free(uvpool_future_t *f) {
   /* uvpool_when_any's result is an input it keeps referenced. */
   if (s & UVPOOL__F_RESULT_FUTURE)
     uvpool_future_unref(f->u.result);
+  /* The loop thread frees most futures (after delivery) and allocates
+   * most (submits from callbacks): a private list saves it every atomic.
+   * Futures on it keep their count in live until the pool finishes. */
+  if (uvpool__on_loop_thread(pool) &&
+      !atomic_load_explicit(&pool->finished, memory_order_relaxed)) {
+    f->next = pool->free_loop;
+    pool->free_loop = f;
+    return;
+  }
   head = atomic_load_explicit(&pool->free_stack, memory_order_relaxed);
   do {
     f->next = head;

@@ -140,6 +140,7 @@ struct uvpool_s {
   /* Futures. free_local and slabs are under mu; free_stack is a
    * multi-producer stack that the allocator empties in one exchange. */
   uvpool_future_t *free_local;
+  uvpool_future_t *free_loop; /* loop thread only; still counted in live */
   _Atomic(uvpool_future_t *) free_stack;
   uvpool__slab_t *slabs;
   _Atomic unsigned long live; /* futures not free, plus one while open */
@@ -177,6 +178,7 @@ UVPOOL__HIDDEN void uvpool__settle_locked(uvpool_t *pool, uvpool_future_t *f,
                                           void *result);
 UVPOOL__HIDDEN void uvpool__future_deliver(uvpool_t *pool, uvpool_future_t *f);
 UVPOOL__HIDDEN void uvpool__slabs_free(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__free_loop_release(uvpool_t *pool);
 
 /* queue.c: the pending queue and lanes, under pool->mu. */
 UVPOOL__HIDDEN uvpool__ext_t *uvpool__ext_of(const uvpool_future_t *f);

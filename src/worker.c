@@ -228,10 +228,15 @@ static void worker_leave_locked(uvpool_t *pool, uvpool__worker_t *w) {
     pool->nleaving--;
   /* Work queued while this worker ran thread_exit after an idle timeout
    * found it counted but unavailable: hand the work to a new thread, also
-   * while closing or exiting (that work was accepted and must run). */
+   * while closing or exiting (that work was accepted and must run). If
+   * no thread can be started and none is left, the work fails with that
+   * error rather than wait forever. */
   if (pool->broken == 0 && !pool->forked &&
-      atomic_load(&pool->nqueued) > pool->nidle)
-    (void)uvpool__spawn_locked(pool);
+      atomic_load(&pool->nqueued) > pool->nidle) {
+    int rc = uvpool__spawn_locked(pool);
+    if (rc != 0 && pool->nworkers == 0)
+      uvpool__pend_cancel_all(pool, rc);
+  }
   uv_cond_broadcast(&pool->drain_cv);
   if (!atomic_load(&pool->exiting) && !pool->forked)
     uv_async_send(&pool->async);
