@@ -147,7 +147,9 @@ UVPOOL_EXTERN int uvpool_new(uv_loop_t *loop, const uvpool_options_t *opts,
  * process exit began; UV_EAGAIN when max_queued tasks already wait;
  * UV_ENOMEM; the thread_init code of a broken pool; the error of thread
  * creation when no worker exists and none can be started. On error
- * nothing is queued and *out is untouched.
+ * nothing is queued and *out is untouched. An accepted task runs, is
+ * cancelled, or (only if every worker left and no new thread could be
+ * started for it) settles FAILED with that thread-creation error.
  *
  * Loop liveness: the pool's handle keeps uv_run() alive while any future
  * is unsettled or has an undelivered callback. Only the loop thread may
