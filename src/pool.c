@@ -23,6 +23,7 @@
  */
 #include "internal.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #define DEFAULT_IDLE_TIMEOUT_MS 10000u
@@ -65,8 +66,19 @@ static int options_resolve(uvpool_t *pool, const uvpool_options_t *in) {
 
 /* Coverage: glibc never fails to initialise a default mutex or condition
  * variable, so the unwinding below is checked but cannot be run. */
+static int mutex_init_adaptive(uv_mutex_t *mu) {
+  pthread_mutexattr_t a;
+  int rc;
+  if (pthread_mutexattr_init(&a) != 0) /* GCOVR_EXCL_BR_LINE */
+    return UV_ENOMEM;                  /* GCOVR_EXCL_LINE */
+  pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+  rc = pthread_mutex_init(mu, &a);
+  pthread_mutexattr_destroy(&a);
+  return -rc;
+}
+
 static int sync_init(uvpool_t *pool) {
-  int rc = uv_mutex_init(&pool->mu);
+  int rc = mutex_init_adaptive(&pool->mu);
   if (rc != 0) /* GCOVR_EXCL_BR_LINE */
     return rc; /* GCOVR_EXCL_LINE */
   rc = uv_cond_init(&pool->work_cv);
