@@ -167,7 +167,8 @@ UVPOOL_EXTERN int uvpool_submit(uvpool_t *pool, uvpool_work_cb work, void *arg,
  * (with UVPOOL_CANCEL_PENDING they are cancelled instead); running tasks
  * finish; every done callback is delivered; every worker is joined, once
  * it finished, without blocking the loop; the handle is closed; then
- * cb(pool, data) runs, last, on a later loop iteration (cb may be NULL).
+ * cb(pool, data) runs, last, from the loop (never inside uvpool_close;
+ * cb may be NULL).
  * After cb returns the pool is gone. Futures the application still
  * references stay valid until unreferenced; uvpool_future_on_done on them
  * then returns UV_ESHUTDOWN.

@@ -76,7 +76,10 @@ static void release_held(uvpool_future_t *out) {
   if ((s & UVPOOL__STATE_MASK) == UVPOOL_PENDING) {
     atomic_fetch_and_explicit(&out->state, ~UVPOOL__F_HELD,
                               memory_order_relaxed);
-    if (pool->broken != 0 || atomic_load(&pool->exiting) || pool->forked)
+    if (pool->closing && (pool->close_flags & UVPOOL_CANCEL_PENDING)) {
+      pool->cancelled++;
+      uvpool__settle_locked(pool, out, UVPOOL_CANCELLED, UV_ECANCELED, NULL);
+    } else if (pool->broken != 0 || atomic_load(&pool->exiting) || pool->forked)
       rc = pool->broken != 0 ? pool->broken : UV_ESHUTDOWN;
     else
       rc = uvpool__enqueue_locked(pool, out);

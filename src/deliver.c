@@ -19,7 +19,8 @@ void uvpool__keepalive_locked(uvpool_t *pool) {
   if (!uvpool__on_loop_thread(pool)) {
     /* Another thread made work outstanding: ask the loop to reference
      * the handle. The send is safe under mu (see uvpool__done_push). */
-    if (want && !pool->forked && !atomic_load(&pool->exiting))
+    if (want && (!pool->forked || pool->closing) &&
+        !atomic_load(&pool->exiting))
       uv_async_send(&pool->async);
     return;
   }

@@ -12,6 +12,7 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 
 static struct {
@@ -91,6 +92,8 @@ static void exit_begin_locked(uvpool_t *p, bool self_is_worker) {
 static void exit_wait_locked(uvpool_t *p, const uvpool__worker_t *me,
                              uint64_t start) {
   int64_t t = p->opts.exit_timeout_ms;
+  if (t > INT64_MAX / 1000000)
+    t = -1;
   bool timed_out = t == 0;
   unsigned self = me != NULL && me->pool == p;
   unsigned self_running = self && me->current != NULL;
@@ -156,8 +159,14 @@ static void exit_handler(void) {
  * consistent state, with no lock held by a thread that does not exist. */
 static void fork_prepare(void) {
   uv_mutex_lock(&reg.mu);
-  for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next)
+  for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next) {
     uv_mutex_lock(&p->mu);
+    /* A worker publishes its last outcome right after unlocking mu, with
+     * no lock: let it finish, or the child never settles that future. */
+    for (uvpool__worker_t *w = p->workers; w != NULL; w = w->next)
+      while (atomic_load_explicit(&w->publishing, memory_order_acquire))
+        sched_yield();
+  }
 }
 
 static void fork_parent(void) {
@@ -182,9 +191,19 @@ static void free_workers(uvpool__worker_t *w) {
 static void clear_future_locks(uvpool_t *p) {
   for (uvpool__slab_t *slab = p->slabs; slab != NULL; slab = slab->next) {
     uvpool_future_t *slots = (uvpool_future_t *)(void *)slab;
-    for (size_t i = 1; i < UVPOOL__SLAB_SIZE / sizeof(*slots); i++)
-      atomic_fetch_and_explicit(&slots[i].state, ~UVPOOL__F_LOCK,
-                                memory_order_relaxed);
+    for (size_t i = 1; i < UVPOOL__SLAB_SIZE / sizeof(*slots); i++) {
+      uint32_t s = atomic_fetch_and_explicit(&slots[i].state, ~UVPOOL__F_LOCK,
+                                             memory_order_relaxed);
+      /* Held and combined futures are on no list: settle them here. Free
+       * slots are settled or never used (state 0). */
+      if ((s & UVPOOL__STATE_MASK) == UVPOOL_PENDING &&
+          (s & (UVPOOL__F_HELD | UVPOOL__F_COMBINED))) {
+        if (s & UVPOOL__F_HELD)
+          p->cancelled++;
+        uvpool__settle_locked(p, &slots[i], UVPOOL_CANCELLED, UV_ECANCELED,
+                              NULL);
+      }
+    }
   }
 }
 
@@ -203,6 +222,7 @@ static void disown_pool(uvpool_t *p) {
   free_workers(p->zombies);
   p->workers = p->zombies = NULL;
   p->nworkers = p->nidle = p->nparked = p->nrunning = p->nleaving = 0;
+  p->nstarting = 0;
   p->dl_running = false; /* the deadline thread is gone too */
   /* Nobody waits on these in the child; fresh ones are safe to reuse. */
   uv_cond_init(&p->work_cv);

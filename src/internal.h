@@ -93,7 +93,8 @@ typedef struct uvpool__worker_s {
   uvpool_future_t *current; /* task it runs, or NULL; under pool->mu */
   uv_thread_t tid;
   unsigned id;
-  bool idle_exit; /* leaves for idleness; counted in pool->nleaving */
+  bool idle_exit;          /* leaves for idleness; counted in pool->nleaving */
+  _Atomic bool publishing; /* holds an outcome not yet published */
 } uvpool__worker_t;
 
 struct uvpool_s {
@@ -124,6 +125,7 @@ struct uvpool_s {
   _Atomic size_t nqueued;    /* written under mu; spinners read it */
   unsigned nworkers, nidle, nparked, nrunning, npeak, next_id;
   unsigned nleaving;  /* idle workers that decided to exit */
+  unsigned nstarting; /* spawned, not yet past thread_init */
   unsigned nspinning; /* at most one worker spins for the next task */
   uint64_t submitted, completed, failed, cancelled;
   uint64_t outstanding; /* settlements and callbacks not yet delivered */

@@ -11,10 +11,12 @@
  *    hands, the done list, or the free list. The pool owns one reference
  *    from submit until its first delivery; requeueing for callbacks added
  *    later takes another.
- * 4. Workers hand results to the loop only through the done list plus one
- *    uv_async_send, both under mu. The loop closes the handle only after
- *    seeing, under mu, that no worker is left and nothing is undelivered;
- *    so no send can race uv_close. Once process exit began nothing sends.
+ * 4. Results reach the loop only through the done list plus one
+ *    uv_async_send. A worker pushes and sends without mu but before it
+ *    leaves the pool; every other thread does both under mu. The loop
+ *    closes the handle only after seeing, under mu, that no worker is left
+ *    and nothing is undelivered, so no send can race uv_close. Once
+ *    process exit began nothing sends.
  * 5. pool->live counts the open pool plus every future not on the free
  *    list; memory (slabs, mutex) is released when it drops to zero, so
  *    futures outlive their pool's close.
@@ -268,7 +270,7 @@ int uvpool_submit_ex(uvpool_t *pool, const uvpool_task_options_t *o,
   e->arg = arg;
   e->priority = o->priority;
   e->lane = o->lane;
-  if (o->deadline_ms >= 0)
+  if (o->deadline_ms >= 0 && o->deadline_ms <= INT64_MAX / 1000000)
     e->deadline = uv_hrtime() + (uint64_t)o->deadline_ms * 1000000u + 1u;
   uv_mutex_lock(&pool->mu);
   rc = o->lane < pool->nlanes || o->lane == 0 ? 0 : UV_EINVAL;
@@ -324,6 +326,9 @@ int uvpool_close(uvpool_t *pool, unsigned flags, uvpool_close_cb cb,
   if (flags & UVPOOL_CANCEL_PENDING)
     uvpool__pend_cancel_all(pool, UV_ECANCELED);
   uv_cond_broadcast(&pool->work_cv);
+  if (pool->forked)
+    pool->async.pending = 0; /* stale from the parent: uv_loop_fork made a
+                                new wake-up fd, so a set flag blocks sends */
   uvpool__keepalive_locked(pool);
   /* The async callback finishes the close; never synchronously here. */
   uv_async_send(&pool->async);

@@ -208,7 +208,7 @@ void uvpool__done_push(uvpool_t *pool, uvpool_future_t *f) {
     f->next = head;
   } while (!atomic_compare_exchange_weak_explicit(
       &pool->done, &head, f, memory_order_release, memory_order_relaxed));
-  if (head == NULL && !pool->forked &&
+  if (head == NULL && (!pool->forked || pool->closing) &&
       !atomic_load_explicit(&pool->exiting, memory_order_relaxed))
     uv_async_send(&pool->async);
 }

@@ -39,7 +39,7 @@ int uvpool__spawn_locked(uvpool_t *pool);
 /* Signals a parked worker if the queue holds more tasks than the workers
  * that will look at it anyway (starting or spinning). */
 void uvpool__wake_locked(uvpool_t *pool) {
-  unsigned awake = pool->nidle - pool->nparked;
+  unsigned awake = pool->nidle - pool->nparked - pool->nstarting;
   if (pool->nparked > 0 && atomic_load(&pool->nqueued) > awake)
     uv_cond_signal(&pool->work_cv);
 }
@@ -58,7 +58,7 @@ void uvpool__wake_for_submit_locked(uvpool_t *pool) {
 static void wake_next_locked(uvpool_t *pool) {
   if (pool->nparked > 0 && pool->nspinning == 0 &&
       atomic_load_explicit(&pool->nqueued, memory_order_relaxed) >
-          pool->nidle - pool->nparked)
+          pool->nidle - pool->nparked - pool->nstarting)
     uv_cond_signal(&pool->work_cv);
 }
 
@@ -72,11 +72,12 @@ typedef struct {
 
 /* Publishes o outside mu: waiters wake and the loop is told, without
  * making the next submit or pop wait for it. */
-static void publish(uvpool_t *pool, outcome_t *o) {
+static void publish(uvpool_t *pool, uvpool__worker_t *w, outcome_t *o) {
   if (o->f == NULL)
     return;
   uvpool__settle(pool, o->f, o->st, o->rc, o->result);
   o->f = NULL;
+  atomic_store_explicit(&w->publishing, false, memory_order_release);
 }
 
 /* Under mu: the counters of a finished task, and its outcome. */
@@ -123,7 +124,7 @@ static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f,
     uvpool__free(e);
   }
   uv_mutex_unlock(&pool->mu);
-  publish(pool, o);
+  publish(pool, w, o);
   rc = work(arg, &result);
   uv_mutex_lock(&pool->mu);
 
@@ -132,6 +133,7 @@ static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f,
   uvpool__lane_done(pool, lane);
   pool->nidle++; /* before it is published: see the counting rule above */
   account(pool, f, rc, result, o);
+  atomic_store_explicit(&w->publishing, true, memory_order_relaxed);
   if (atomic_load(&pool->exiting))
     uv_cond_broadcast(&pool->drain_cv);
 }
@@ -197,7 +199,7 @@ static void worker_loop(uvpool_t *pool, uvpool__worker_t *w) {
     }
     if (o.f != NULL) { /* nothing to run next: publish, then look again */
       uv_mutex_unlock(&pool->mu);
-      publish(pool, &o);
+      publish(pool, w, &o);
       uv_mutex_lock(&pool->mu);
       continue;
     }
@@ -283,6 +285,7 @@ static void worker_main(void *arg) {
       rc = -rc;
   }
   uv_mutex_lock(&pool->mu);
+  pool->nstarting--;
   if (rc != 0) {
     break_pool_locked(pool, rc);
   } else {
@@ -321,6 +324,7 @@ int uvpool__spawn_locked(uvpool_t *pool) {
   pool->workers = w;
   pool->nworkers++;
   pool->nidle++;
+  pool->nstarting++;
   if (pool->nworkers > pool->npeak)
     pool->npeak = pool->nworkers;
   return 0;

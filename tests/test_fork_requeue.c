@@ -1,0 +1,81 @@
+/* In a fork child, callbacks registered while closing an inherited pool
+ * (a callback that registers another) are delivered and the close ends. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void on_closed(uvpool_t *p, void *data) {
+  (void)p;
+  *(int *)data = 1;
+}
+
+static void on_bound(uv_timer_t *t) { uv_stop(t->loop); }
+
+static int ncb2;
+static void cb2(uvpool_future_t *f, void *data) {
+  (void)f;
+  (void)data;
+  ncb2++;
+}
+static void cb1(uvpool_future_t *f, void *data) {
+  (void)data;
+  if (uvpool_future_on_done(f, cb2, NULL) != 0) /* requeue */
+    _exit(97);
+}
+
+static void fork_child_requeue_from_callback(void **state) {
+  uv_loop_t loop;
+  uvpool_t *pool;
+  uvpool_future_t *f = NULL;
+  t_gate_t g;
+  int wstatus = 0;
+  pid_t pid;
+  (void)state;
+  t_loop_init(&loop);
+  t_gate_init(&g);
+  pool = t_pool_new(&loop, NULL);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, &g, &f), 0);
+  assert_int_equal(uvpool_future_on_done(f, cb1, NULL), 0);
+  uv_sem_wait(&g.started); /* runs at fork: cancelled in the child */
+
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    int closed = 0;
+    uv_timer_t bound;
+    if (uv_loop_fork(&loop) != 0)
+      _exit(99);
+    if (pool->async.pending != 0)
+      _exit(96); /* not this finding */
+    if (uvpool_close(pool, 0, on_closed, &closed) != 0)
+      _exit(98);
+    uv_timer_init(&loop, &bound);
+    uv_timer_start(&bound, on_bound, 1000, 0); /* a bound, not a sync */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    fprintf(stderr, "child: state=%d cb2 ran=%d closed=%d\n",
+            uvpool_future_state(f), ncb2, closed);
+    _exit(ncb2 == 1 && closed ? 0 : 1);
+  }
+  uv_sem_post(&g.go);
+  assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+  assert_int_equal(uvpool_future_wait(f, -1), 0);
+  uvpool_future_unref(f);
+  t_pool_close(pool, 0);
+  t_loop_close(&loop);
+  t_gate_destroy(&g);
+  assert_true(WIFEXITED(wstatus));
+  assert_int_equal(WEXITSTATUS(wstatus), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(fork_child_requeue_from_callback),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
