@@ -186,18 +186,36 @@ void uvpool__settle_locked(uvpool_t *pool, uvpool_future_t *f,
 /* Loop thread. Runs f's callbacks in registration order, with no lock
  * held, then drops the done list's reference. Callbacks registered while
  * these run are requeued by uvpool_future_on_done. */
+/* True when the done list holds the only reference: then no other thread
+ * can reach f (registering a callback, waiting or cancelling all need a
+ * reference), so delivery may use plain stores instead of the bit lock. */
+static bool pool_holds_only_ref(uvpool_future_t *f) {
+  return atomic_load_explicit(&f->refs, memory_order_acquire) == 1;
+}
+
 void uvpool__future_deliver(uvpool_t *pool, uvpool_future_t *f) {
   uvpool__cbnode_t *tail, *n;
   uvpool_done_cb cb;
   void *data;
-  flock(f);
+  bool alone = pool_holds_only_ref(f);
+  uint32_t clear = UVPOOL__F_ON_DONE_LIST | UVPOOL__F_HAS_CB;
+  if (!alone)
+    flock(f);
   cb = f->cb;
   data = f->cb_data;
   tail = f->more_tail;
   f->cb = NULL;
   f->cb_data = NULL;
   f->more_tail = NULL;
-  funlock(f, UVPOOL__F_ON_DONE_LIST | UVPOOL__F_HAS_CB);
+  /* Cleared before the callbacks run: one that registers another on f
+   * must see f delivered, so that it is queued again. */
+  if (alone)
+    atomic_store_explicit(
+        &f->state,
+        atomic_load_explicit(&f->state, memory_order_relaxed) & ~clear,
+        memory_order_relaxed);
+  else
+    funlock(f, clear);
   if (cb != NULL && !atomic_load_explicit(&pool->exiting, memory_order_relaxed))
     cb(f, data);
   n = tail != NULL ? tail->next : NULL;
@@ -208,7 +226,12 @@ void uvpool__future_deliver(uvpool_t *pool, uvpool_future_t *f) {
     uvpool__free(n);
     n = next;
   }
-  uvpool_future_unref(f);
+  /* Still alone after the callbacks (they may have passed f on): free it
+   * without the atomic decrement. */
+  if (pool_holds_only_ref(f))
+    future_free(f);
+  else
+    uvpool_future_unref(f);
 }
 
 /* ---- callbacks ---------------------------------------------------------- */
