@@ -8,7 +8,12 @@
  *   what is queued, starts a replacement.
  * - Workers stop sending on the async handle once exiting is set: the loop
  *   may already be gone.
- * - Lock order: registry lock, then pool->mu (as everywhere). */
+ * - Lock order: registry lock, then pool->mu (as everywhere).
+ *
+ * Coverage: the exit and fork paths run in child processes (test_exit,
+ * test_fork_*). gcov writes a process's counters from its own exit
+ * handler, which runs before this one, so reports show the branches of
+ * exit_handler and its helpers as never taken although they are. */
 #include "internal.h"
 
 #include <pthread.h>

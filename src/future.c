@@ -115,6 +115,7 @@ static void future_free(uvpool_future_t *f) {
     return;
   }
   head = atomic_load_explicit(&pool->free_stack, memory_order_relaxed);
+  /* Retried only when another thread frees at the same instant. */
   do {
     f->next = head;
   } while (!atomic_compare_exchange_weak_explicit(
@@ -216,6 +217,8 @@ void uvpool__future_deliver(uvpool_t *pool, uvpool_future_t *f) {
         memory_order_relaxed);
   else
     funlock(f, clear);
+  /* exiting: true only while another thread runs the exit handler, which
+   * the exit tests provoke in child processes (see exit.c on coverage). */
   if (cb != NULL && !atomic_load_explicit(&pool->exiting, memory_order_relaxed))
     cb(f, data);
   n = tail != NULL ? tail->next : NULL;
@@ -274,6 +277,8 @@ static int on_done_requeue(uvpool_t *pool, uvpool_future_t *f,
   }
   s = flock(f);
   used = cb_append(f, s, node, cb, data);
+  /* Already queued again only if another thread requeued f between our
+   * look at it and this lock: a race the stress test may or may not hit. */
   if ((s & UVPOOL__F_ON_DONE_LIST) == 0) {
     atomic_fetch_or_explicit(&f->state, UVPOOL__F_ON_DONE_LIST,
                              memory_order_relaxed);
@@ -284,7 +289,7 @@ static int on_done_requeue(uvpool_t *pool, uvpool_future_t *f,
   }
   funlock(f, 0);
   uv_mutex_unlock(&pool->mu);
-  if (!used)
+  if (!used) /* the inline slot freed up meanwhile: the same kind of race */
     uvpool__free(node);
   return 0;
 }
@@ -306,6 +311,7 @@ int uvpool_future_on_done(uvpool_future_t *f, uvpool_done_cb cb, void *data) {
         return UV_ENOMEM;
     }
     s = flock(f);
+    /* Taken only if another thread registered between the two looks. */
     if ((s & UVPOOL__F_HAS_CB) && node == NULL) {
       funlock(f, 0); /* the slot was taken meanwhile: allocate, retry */
       continue;

@@ -30,6 +30,8 @@ int uvpool_cancel_requested(void) {
                        UVPOOL__F_CANCEL_REQ) != 0;
 }
 
+/* Coverage: the exiting case is taken only during process exit, in
+ * child processes whose counters gcov writes earlier (see exit.c). */
 static bool shutting_down(const uvpool_t *pool) {
   return pool->closing || atomic_load(&pool->exiting) || pool->broken != 0;
 }

@@ -71,6 +71,12 @@ static void combinators_reject_null_entries_and_pools(void **state) {
   uvpool_t *pool = t_pool_new(&loop, NULL);
   assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &in[0]), 0);
   assert_int_equal(uvpool_when_all(in, 2, 0, &out), UV_EINVAL);
+  assert_int_equal(uvpool_when_all(NULL, 1, 0, &out), UV_EINVAL);
+  assert_int_equal(uvpool_when_any(in, 0, &out), UV_EINVAL);
+  assert_int_equal(uvpool_when_any(in, 1, NULL), UV_EINVAL);
+  assert_int_equal(uvpool_when_any(&in[1], 1, &out), UV_EINVAL);
+  assert_int_equal(uvpool_submit_after(pool, in, 1, NULL, NULL, &out),
+                   UV_EINVAL);
   assert_int_equal(uvpool_submit_after(NULL, in, 1, t_work_ok, NULL, &out),
                    UV_EINVAL);
   assert_int_equal(uvpool_submit_after(pool, NULL, 1, t_work_ok, NULL, &out),
