@@ -98,8 +98,9 @@ typedef struct {
   /* UVPOOL_EXIT_CANCEL_PENDING. */
   unsigned flags;
   /* A worker that finds the queue empty spins this long before it parks,
-   * so a task submitted meanwhile starts without a wake-up.
-   * UVPOOL_SPIN_DEFAULT (the default) lets the library choose. */
+   * so a task submitted meanwhile starts without a wake-up. At most one
+   * worker of a pool spins at a time; an idle pool does not spin.
+   * 0: never spin. UVPOOL_SPIN_DEFAULT (the default): 50 us. */
   unsigned spin_us;
 } uvpool_options_t;
 
