@@ -37,18 +37,14 @@ static void settle_out(uvpool_future_t *out, uvpool_state_t st, int status,
   uv_mutex_lock(&pool->mu);
   s = atomic_load_explicit(&out->state, memory_order_relaxed);
   if ((s & UVPOOL__STATE_MASK) == UVPOOL_PENDING) {
-    if ((s & UVPOOL__F_HELD) && count) {
-      if (st == UVPOOL_CANCELLED)
-        pool->cancelled++;
-      else
-        pool->failed++;
-    }
+    if ((s & UVPOOL__F_HELD) && count)
+      uvpool__count_settled_locked(pool, st);
     if (winner != NULL) {
       uvpool_future_ref(winner);
       atomic_fetch_or_explicit(&out->state, UVPOOL__F_RESULT_FUTURE,
                                memory_order_relaxed);
     }
-    uvpool__settle_locked(pool, out, st, status, winner);
+    uvpool__settle(pool, out, st, status, winner);
   }
   uv_mutex_unlock(&pool->mu);
 }
@@ -77,15 +73,14 @@ static void release_held(uvpool_future_t *out) {
     atomic_fetch_and_explicit(&out->state, ~UVPOOL__F_HELD,
                               memory_order_relaxed);
     if (pool->closing && (pool->close_flags & UVPOOL_CANCEL_PENDING)) {
-      pool->cancelled++;
-      uvpool__settle_locked(pool, out, UVPOOL_CANCELLED, UV_ECANCELED, NULL);
+      uvpool__settle_task_locked(pool, out, UVPOOL_CANCELLED, UV_ECANCELED,
+                                 NULL);
     } else if (pool->broken != 0 || atomic_load(&pool->exiting) || pool->forked)
       rc = pool->broken != 0 ? pool->broken : UV_ESHUTDOWN;
     else
       rc = uvpool__enqueue_locked(pool, out);
     if (rc != 0) {
-      pool->failed++;
-      uvpool__settle_locked(pool, out, UVPOOL_FAILED, rc, NULL);
+      uvpool__settle_task_locked(pool, out, UVPOOL_FAILED, rc, NULL);
     }
   }
   uv_mutex_unlock(&pool->mu);

@@ -1,7 +1,7 @@
 /* The loop side: one uv_async_t per pool carries every completion and
- * every wake-up. The callback takes the whole done list under mu, runs the
- * callbacks with no lock held, then decides whether the handle keeps the
- * loop alive and whether a close can finish. */
+ * every wake-up. The callback takes the whole done stack with one atomic
+ * exchange, runs the callbacks with no lock held, then, under mu, decides
+ * whether the handle keeps the loop alive and whether a close can finish. */
 #include "internal.h"
 
 bool uvpool__on_loop_thread(const uvpool_t *pool) {

@@ -204,9 +204,8 @@ static void clear_future_locks(uvpool_t *p) {
       if ((s & UVPOOL__STATE_MASK) == UVPOOL_PENDING &&
           (s & (UVPOOL__F_HELD | UVPOOL__F_COMBINED))) {
         if (s & UVPOOL__F_HELD)
-          p->cancelled++;
-        uvpool__settle_locked(p, &slots[i], UVPOOL_CANCELLED, UV_ECANCELED,
-                              NULL);
+          uvpool__count_settled_locked(p, UVPOOL_CANCELLED);
+        uvpool__settle(p, &slots[i], UVPOOL_CANCELLED, UV_ECANCELED, NULL);
       }
     }
   }
@@ -216,11 +215,9 @@ static void disown_pool(uvpool_t *p) {
   p->forked = true;
   clear_future_locks(p);
   for (uvpool__worker_t *w = p->workers; w != NULL; w = w->next) {
-    if (w->current != NULL) {
-      p->cancelled++;
-      uvpool__settle_locked(p, w->current, UVPOOL_CANCELLED, UV_ECANCELED,
-                            NULL);
-    }
+    if (w->current != NULL)
+      uvpool__settle_task_locked(p, w->current, UVPOOL_CANCELLED, UV_ECANCELED,
+                                 NULL);
   }
   uvpool__pend_cancel_all(p, UV_ECANCELED);
   free_workers(p->workers);

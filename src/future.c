@@ -6,8 +6,10 @@
  *   running or on the done list; the application holds the others.
  * - A future that is not free counts once in pool->live, so the pool's
  *   memory (its slabs, its mutex) outlives every future handed out.
- * - State changes happen under pool->mu, as atomic read-modify-writes on
- *   the state word, because waiters set F_WAITERS without the mutex.
+ * - State changes are atomic read-modify-writes on the state word, because
+ *   waiters set F_WAITERS without the mutex. They happen under pool->mu,
+ *   except that a worker settles the task it ran without it (nobody else
+ *   may settle a running task).
  * - The callback fields are guarded by F_LOCK, a bit lock in the state
  *   word, so registering and delivering callbacks never touch pool->mu in
  *   the common case. Lock order: pool->mu, then F_LOCK.
@@ -179,14 +181,23 @@ void uvpool__settle(uvpool_t *pool, uvpool_future_t *f, uvpool_state_t st,
   uvpool__done_push(pool, f);
 }
 
-void uvpool__settle_locked(uvpool_t *pool, uvpool_future_t *f,
-                           uvpool_state_t st, int status, void *result) {
+/* Under mu: one more task settled in st, for uvpool_stats. */
+void uvpool__count_settled_locked(uvpool_t *pool, uvpool_state_t st) {
+  if (st == UVPOOL_DONE)
+    pool->completed++;
+  else if (st == UVPOOL_CANCELLED)
+    pool->cancelled++;
+  else
+    pool->failed++;
+}
+
+/* Under mu: settles a task (not a combination) and counts it. */
+void uvpool__settle_task_locked(uvpool_t *pool, uvpool_future_t *f,
+                                uvpool_state_t st, int status, void *result) {
+  uvpool__count_settled_locked(pool, st);
   uvpool__settle(pool, f, st, status, result);
 }
 
-/* Loop thread. Runs f's callbacks in registration order, with no lock
- * held, then drops the done list's reference. Callbacks registered while
- * these run are requeued by uvpool_future_on_done. */
 /* True when the done list holds the only reference: then no other thread
  * can reach f (registering a callback, waiting or cancelling all need a
  * reference), so delivery may use plain stores instead of the bit lock. */
@@ -194,6 +205,9 @@ static bool pool_holds_only_ref(uvpool_future_t *f) {
   return atomic_load_explicit(&f->refs, memory_order_acquire) == 1;
 }
 
+/* Loop thread. Runs f's callbacks in registration order, with no lock
+ * held, then drops the done list's reference. Callbacks registered while
+ * these run are requeued by uvpool_future_on_done. */
 void uvpool__future_deliver(uvpool_t *pool, uvpool_future_t *f) {
   uvpool__cbnode_t *tail, *n;
   uvpool_done_cb cb;
@@ -407,11 +421,10 @@ int uvpool_future_cancel(uvpool_future_t *f) {
   case UVPOOL_PENDING:
     if (s & UVPOOL__F_COMBINED) {
       /* Only the combination settles; its inputs go on. */
-      uvpool__settle_locked(pool, f, UVPOOL_CANCELLED, UV_ECANCELED, NULL);
+      uvpool__settle(pool, f, UVPOOL_CANCELLED, UV_ECANCELED, NULL);
     } else if (s & UVPOOL__F_HELD) {
       /* Its dependencies go on; when they settle they find it settled. */
-      pool->cancelled++;
-      uvpool__settle_locked(pool, f, UVPOOL_CANCELLED, UV_ECANCELED, NULL);
+      uvpool__settle_task_locked(pool, f, UVPOOL_CANCELLED, UV_ECANCELED, NULL);
     } else {
       uvpool__pend_cancel(pool, f, UV_ECANCELED);
     }

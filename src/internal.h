@@ -175,9 +175,12 @@ UVPOOL__HIDDEN uvpool_t *uvpool__future_pool(const uvpool_future_t *f);
 UVPOOL__HIDDEN uvpool_future_t *uvpool__future_alloc(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__settle(uvpool_t *pool, uvpool_future_t *f,
                                    uvpool_state_t st, int status, void *result);
-UVPOOL__HIDDEN void uvpool__settle_locked(uvpool_t *pool, uvpool_future_t *f,
-                                          uvpool_state_t st, int status,
-                                          void *result);
+UVPOOL__HIDDEN void uvpool__count_settled_locked(uvpool_t *pool,
+                                                 uvpool_state_t st);
+UVPOOL__HIDDEN void uvpool__settle_task_locked(uvpool_t *pool,
+                                               uvpool_future_t *f,
+                                               uvpool_state_t st, int status,
+                                               void *result);
 UVPOOL__HIDDEN void uvpool__future_deliver(uvpool_t *pool, uvpool_future_t *f);
 UVPOOL__HIDDEN void uvpool__slabs_free(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__free_loop_release(uvpool_t *pool);

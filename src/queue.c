@@ -173,12 +173,8 @@ void uvpool__pend_cancel(uvpool_t *pool, uvpool_future_t *f, int status) {
   }
   atomic_fetch_and_explicit(&f->state, ~(UVPOOL__F_EXT | UVPOOL__F_PARKED),
                             memory_order_relaxed);
-  if (cancel)
-    pool->cancelled++;
-  else
-    pool->failed++;
-  uvpool__settle_locked(pool, f, cancel ? UVPOOL_CANCELLED : UVPOOL_FAILED,
-                        status, NULL);
+  uvpool__settle_task_locked(pool, f, cancel ? UVPOOL_CANCELLED : UVPOOL_FAILED,
+                             status, NULL);
 }
 
 void uvpool__pend_cancel_all(uvpool_t *pool, int status) {

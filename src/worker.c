@@ -36,8 +36,6 @@ static bool shutting_down(const uvpool_t *pool) {
   return pool->closing || atomic_load(&pool->exiting) || pool->broken != 0;
 }
 
-int uvpool__spawn_locked(uvpool_t *pool);
-
 /* Signals a parked worker if the queue holds more tasks than the workers
  * that will look at it anyway (starting or spinning). */
 void uvpool__wake_locked(uvpool_t *pool) {
@@ -88,16 +86,13 @@ static void account(uvpool_t *pool, uvpool_future_t *f, int rc, void *result,
   uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
   if (rc > 0)
     rc = -rc; /* a positive errno, by the convention of the header */
-  if (rc == 0) {
+  if (rc == 0)
     o->st = UVPOOL_DONE;
-    pool->completed++;
-  } else if (rc == UV_ECANCELED && (s & UVPOOL__F_CANCEL_REQ)) {
+  else if (rc == UV_ECANCELED && (s & UVPOOL__F_CANCEL_REQ))
     o->st = UVPOOL_CANCELLED;
-    pool->cancelled++;
-  } else {
+  else
     o->st = UVPOOL_FAILED;
-    pool->failed++;
-  }
+  uvpool__count_settled_locked(pool, o->st);
   o->f = f;
   o->rc = rc;
   o->result = result;
