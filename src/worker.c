@@ -45,21 +45,14 @@ void uvpool__wake_locked(uvpool_t *pool) {
 }
 
 /* Submitters leave the waking to a spinning worker when there is one: it
- * takes the task at once, and wakes the next worker itself if more work
- * is queued (below). The wake-up system call then runs on a worker, not
- * on the loop thread, and a burst of short tasks does not wake every
- * parked worker for work the running ones finish first. */
+ * takes the task at once, and a worker that takes a task calls this too,
+ * handing the wake-up on if more work is queued. The wake-up system call
+ * then runs on a worker, not on the loop thread, and a burst of short
+ * tasks does not wake every parked worker for work the running ones
+ * finish first. */
 void uvpool__wake_for_submit_locked(uvpool_t *pool) {
   if (pool->nspinning == 0)
     uvpool__wake_locked(pool);
-}
-
-/* Under mu, by a worker that just took a task: hands on the wake-up. */
-static void wake_next_locked(uvpool_t *pool) {
-  if (pool->nparked > 0 && pool->nspinning == 0 &&
-      atomic_load_explicit(&pool->nqueued, memory_order_relaxed) >
-          pool->nidle - pool->nparked - pool->nstarting)
-    uv_cond_signal(&pool->work_cv);
 }
 
 /* A finished task whose settlement is still to be published. */
@@ -113,7 +106,7 @@ static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f,
   pool->nidle--;
   pool->nrunning++;
   w->current = f;
-  wake_next_locked(pool);
+  uvpool__wake_for_submit_locked(pool); /* hand the wake-up on */
   /* PENDING is 0, so or-ing keeps the bits other threads set. */
   atomic_fetch_or_explicit(&f->state, UVPOOL_RUNNING, memory_order_relaxed);
   if (e != NULL) {
