@@ -212,7 +212,7 @@ UVPOOL__HIDDEN void uvpool__done_push(uvpool_t *pool, uvpool_future_t *f);
 /* worker.c */
 UVPOOL__HIDDEN int uvpool__spawn_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__wake_locked(uvpool_t *pool);
-UVPOOL__HIDDEN void uvpool__wake_for_submit_locked(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__wake_unless_spinning_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__reap(uvpool_t *pool);
 UVPOOL__HIDDEN uvpool__worker_t *uvpool__current_worker(void);
 UVPOOL__HIDDEN void uvpool__forget_worker(void);

@@ -200,7 +200,7 @@ int uvpool__enqueue_locked(uvpool_t *pool, uvpool_future_t *f) {
   if (rc != 0)
     return rc;
   uvpool__pend_push(pool, f);
-  uvpool__wake_for_submit_locked(pool);
+  uvpool__wake_unless_spinning_locked(pool);
   return 0;
 }
 
@@ -229,7 +229,7 @@ static int submit_locked(uvpool_t *pool, uvpool_work_cb work, void *arg,
   uvpool__pend_push(pool, f);
   pool->submitted++;
   pool->outstanding++;
-  uvpool__wake_for_submit_locked(pool);
+  uvpool__wake_unless_spinning_locked(pool);
   uvpool__keepalive_locked(pool);
   if (out != NULL)
     *out = f;

@@ -50,7 +50,7 @@ void uvpool__wake_locked(uvpool_t *pool) {
  * then runs on a worker, not on the loop thread, and a burst of short
  * tasks does not wake every parked worker for work the running ones
  * finish first. */
-void uvpool__wake_for_submit_locked(uvpool_t *pool) {
+void uvpool__wake_unless_spinning_locked(uvpool_t *pool) {
   if (pool->nspinning == 0)
     uvpool__wake_locked(pool);
 }
@@ -106,7 +106,7 @@ static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f,
   pool->nidle--;
   pool->nrunning++;
   w->current = f;
-  uvpool__wake_for_submit_locked(pool); /* hand the wake-up on */
+  uvpool__wake_unless_spinning_locked(pool); /* hand the wake-up on */
   /* PENDING is 0, so or-ing keeps the bits other threads set. */
   atomic_fetch_or_explicit(&f->state, UVPOOL_RUNNING, memory_order_relaxed);
   if (e != NULL) {
