@@ -103,7 +103,6 @@ void uvpool__slabs_free(uvpool_t *pool) {
 static void future_free(uvpool_future_t *f) {
   uvpool_t *pool = uvpool__future_pool(f);
   uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
-  uvpool_future_t *head;
   /* uvpool_when_any's result is an input it keeps referenced. */
   if (s & UVPOOL__F_RESULT_FUTURE)
     uvpool_future_unref(f->u.result);
@@ -116,12 +115,7 @@ static void future_free(uvpool_future_t *f) {
     pool->free_loop = f;
     return;
   }
-  head = atomic_load_explicit(&pool->free_stack, memory_order_relaxed);
-  /* Retried only when another thread frees at the same instant. */
-  do {
-    f->next = head;
-  } while (!atomic_compare_exchange_weak_explicit(
-      &pool->free_stack, &head, f, memory_order_release, memory_order_relaxed));
+  (void)uvpool__stack_push(&pool->free_stack, f);
   uvpool__pool_release(pool);
 }
 

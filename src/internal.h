@@ -230,6 +230,19 @@ UVPOOL__HIDDEN int uvpool__registry_add(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__registry_remove(uvpool_t *pool);
 UVPOOL__HIDDEN bool uvpool__registry_has_handle(const uv_handle_t *h);
 
+/* Pushes f on a multi-producer stack linked through f->next (the done
+ * list, the free stack) and returns whether it was empty. Its consumer
+ * takes the whole stack with one exchange, so there is no ABA. */
+static inline bool uvpool__stack_push(_Atomic(uvpool_future_t *) *top,
+                                      uvpool_future_t *f) {
+  uvpool_future_t *head = atomic_load_explicit(top, memory_order_relaxed);
+  do {
+    f->next = head;
+  } while (!atomic_compare_exchange_weak_explicit(
+      top, &head, f, memory_order_release, memory_order_relaxed));
+  return head == NULL;
+}
+
 static inline bool uvpool__settled(uint32_t s) {
   return (s & UVPOOL__STATE_MASK) >= UVPOOL_DONE;
 }

@@ -198,13 +198,7 @@ void uvpool__pend_cancel_all(uvpool_t *pool, int status) {
  * worker pushes and sends before it leaves; every other caller pushes and
  * sends under mu. */
 void uvpool__done_push(uvpool_t *pool, uvpool_future_t *f) {
-  uvpool_future_t *head =
-      atomic_load_explicit(&pool->done, memory_order_relaxed);
-  do {
-    f->next = head;
-  } while (!atomic_compare_exchange_weak_explicit(
-      &pool->done, &head, f, memory_order_release, memory_order_relaxed));
-  if (head == NULL && (!pool->forked || pool->closing) &&
+  if (uvpool__stack_push(&pool->done, f) && (!pool->forked || pool->closing) &&
       !atomic_load_explicit(&pool->exiting, memory_order_relaxed))
     uv_async_send(&pool->async);
 }
