@@ -96,9 +96,7 @@ static void exit_begin_locked(uvpool_t *p, bool self_is_worker) {
  * after the timeout, the ones stuck in a task. */
 static void exit_wait_locked(uvpool_t *p, const uvpool__worker_t *me,
                              uint64_t start) {
-  int64_t t = p->opts.exit_timeout_ms;
-  if (t > INT64_MAX / 1000000)
-    t = -1;
+  int64_t t = uvpool__ms_or_none(p->opts.exit_timeout_ms);
   bool timed_out = t == 0;
   unsigned self = me != NULL && me->pool == p;
   unsigned self_running = self && me->current != NULL;

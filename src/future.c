@@ -373,8 +373,7 @@ int uvpool_future_wait(uvpool_future_t *f, int64_t timeout_ms) {
   uint64_t deadline = 0;
   if (f == NULL)
     return UV_EINVAL;
-  if (timeout_ms > INT64_MAX / 1000000)
-    timeout_ms = -1; /* beyond any clock: forever, not a wrapped sum */
+  timeout_ms = uvpool__ms_or_none(timeout_ms);
   if (timeout_ms >= 0)
     deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
   for (;;) {

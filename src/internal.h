@@ -243,6 +243,16 @@ static inline bool uvpool__stack_push(_Atomic(uvpool_future_t *) *top,
   return head == NULL;
 }
 
+/* A millisecond timeout or deadline beyond what the nanosecond clock can
+ * add means none (-1), not a wrapped sum that expires at once. */
+static inline int64_t uvpool__ms_or_none(int64_t ms) {
+  return ms > INT64_MAX / 1000000 ? -1 : ms;
+}
+
+/* Codes from user hooks and pthreads: a positive errno becomes libuv's
+ * negative form (libuv's codes are -errno on Unix). */
+static inline int uvpool__uv_code(int rc) { return rc > 0 ? -rc : rc; }
+
 static inline bool uvpool__settled(uint32_t s) {
   return (s & UVPOOL__STATE_MASK) >= UVPOOL_DONE;
 }

@@ -76,7 +76,7 @@ static int mutex_init_adaptive(uv_mutex_t *mu) {
   pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
   rc = pthread_mutex_init(mu, &a);
   pthread_mutexattr_destroy(&a);
-  return -rc;
+  return uvpool__uv_code(rc);
 }
 
 static int sync_init(uvpool_t *pool) {
@@ -270,7 +270,7 @@ int uvpool_submit_ex(uvpool_t *pool, const uvpool_task_options_t *o,
   e->arg = arg;
   e->priority = o->priority;
   e->lane = o->lane;
-  if (o->deadline_ms >= 0 && o->deadline_ms <= INT64_MAX / 1000000)
+  if (uvpool__ms_or_none(o->deadline_ms) >= 0)
     e->deadline = uv_hrtime() + (uint64_t)o->deadline_ms * 1000000u + 1u;
   uv_mutex_lock(&pool->mu);
   rc = o->lane < pool->nlanes || o->lane == 0 ? 0 : UV_EINVAL;

@@ -77,8 +77,7 @@ static void publish(uvpool_t *pool, uvpool__worker_t *w, outcome_t *o) {
 static void account(uvpool_t *pool, uvpool_future_t *f, int rc, void *result,
                     outcome_t *o) {
   uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
-  if (rc > 0)
-    rc = -rc; /* a positive errno, by the convention of the header */
+  rc = uvpool__uv_code(rc); /* a positive errno, as the header says */
   if (rc == 0)
     o->st = UVPOOL_DONE;
   else if (rc == UV_ECANCELED && (s & UVPOOL__F_CANCEL_REQ))
@@ -270,9 +269,7 @@ static void worker_main(void *arg) {
   tls_worker = w;
   set_thread_name(pool, w->id);
   if (pool->opts.thread_init != NULL) {
-    rc = pool->opts.thread_init(pool->opts.thread_data);
-    if (rc > 0)
-      rc = -rc;
+    rc = uvpool__uv_code(pool->opts.thread_init(pool->opts.thread_data));
   }
   uv_mutex_lock(&pool->mu);
   pool->nstarting--;
