@@ -27,11 +27,6 @@ static int prio_of(const uvpool_future_t *f) {
   return e != NULL ? e->priority : 0;
 }
 
-static unsigned lane_of(const uvpool_future_t *f) {
-  const uvpool__ext_t *e = uvpool__ext_of(f);
-  return e != NULL ? e->lane : 0;
-}
-
 static uint32_t overtaken(const uvpool_future_t *f) {
   uint32_t s = atomic_load_explicit(&((uvpool_future_t *)f)->state,
                                     memory_order_relaxed);
@@ -102,7 +97,7 @@ size_t uvpool__queued(const uvpool_t *pool) {
 
 void uvpool__pend_push(uvpool_t *pool, uvpool_future_t *f) {
   uvpool__ext_t *e = uvpool__ext_of(f);
-  unsigned lane = lane_of(f);
+  unsigned lane = e != NULL ? e->lane : 0;
   if (lane != 0) {
     uvpool__lane_t *l = &pool->lanes[lane];
     if (l->admitted >= l->max_running) {
@@ -156,7 +151,7 @@ void uvpool__lane_done(uvpool_t *pool, unsigned lane) {
  * UV_ETIMEDOUT) or failed (a broken pool's code). */
 void uvpool__pend_cancel(uvpool_t *pool, uvpool_future_t *f, int status) {
   uvpool__ext_t *e = uvpool__ext_of(f);
-  unsigned lane = lane_of(f);
+  unsigned lane = e != NULL ? e->lane : 0;
   uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
   bool cancel = status == UV_ECANCELED || status == UV_ETIMEDOUT;
   if (s & UVPOOL__F_PARKED) {
