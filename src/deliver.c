@@ -13,10 +13,13 @@ bool uvpool__on_loop_thread(const uvpool_t *pool) {
  * safe). The handle is referenced while anything is undelivered or the
  * pool closes, so an idle pool lets uv_run() return. */
 void uvpool__keepalive_locked(uvpool_t *pool) {
-  bool want = pool->outstanding > 0 || pool->closing;
+  bool loop = uvpool__on_loop_thread(pool);
+  /* Only the loop thread may read loop_outstanding. */
+  int64_t n = (int64_t)pool->outstanding + (loop ? pool->loop_outstanding : 0);
+  bool want = n > 0 || pool->closing;
   if (want == pool->refd)
     return;
-  if (!uvpool__on_loop_thread(pool)) {
+  if (!loop) {
     /* Another thread made work outstanding: ask the loop to reference
      * the handle. The send is safe under mu (see uvpool__done_push). */
     if (want && (!pool->forked || pool->closing) &&
@@ -41,7 +44,7 @@ static void on_handle_closed(uv_handle_t *h) {
 
 /* Under mu. A close finishes once nothing is queued, running, undelivered
  * or alive: then no thread can send on the handle any more. */
-static bool close_can_finish_locked(const uvpool_t *pool) {
+static bool close_can_finish_locked(uvpool_t *pool) {
   return pool->closing && pool->nworkers == 0 &&
          atomic_load(&pool->done) == NULL && pool->outstanding == 0 &&
          uvpool__queued(pool) == 0;
@@ -49,6 +52,7 @@ static bool close_can_finish_locked(const uvpool_t *pool) {
 
 static void close_finish(uvpool_t *pool) {
   uvpool__deadline_stop(pool);
+  uvpool__monitor_stop(pool);
   uvpool__reap(pool);
   uvpool__registry_remove(pool);
   uv_close((uv_handle_t *)&pool->async, on_handle_closed);
@@ -83,7 +87,10 @@ void uvpool__async_cb(uv_async_t *handle) {
   }
 
   uv_mutex_lock(&pool->mu);
-  pool->outstanding -= n;
+  /* Fold the loop thread's share in: outstanding is exact again. */
+  pool->outstanding = (uint64_t)((int64_t)pool->outstanding +
+                                 pool->loop_outstanding - (int64_t)n);
+  pool->loop_outstanding = 0;
   uvpool__keepalive_locked(pool);
   finish = close_can_finish_locked(pool);
   if (finish)

@@ -84,6 +84,7 @@ bool uvpool__registry_has_handle(const uv_handle_t *h) {
  * leave and busy ones leave once the queue is empty. */
 static void exit_begin_locked(uvpool_t *p, bool self_is_worker) {
   atomic_store(&p->exiting, true);
+  uvpool__inbox_close(p);
   if (p->opts.flags & UVPOOL_EXIT_CANCEL_PENDING)
     uvpool__pend_cancel_all(p, UV_ECANCELED);
   /* The calling worker will never come back for the queue. */
@@ -152,6 +153,7 @@ static void exit_handler(void) {
     /* Zombies are threads that left the pool: joining them is bounded. */
     uvpool__reap(p);
     uvpool__deadline_stop(p);
+    uvpool__monitor_stop(p);
     uvpool__pool_release(p);
   }
 }
@@ -211,6 +213,7 @@ static void clear_future_locks(uvpool_t *p) {
 
 static void disown_pool(uvpool_t *p) {
   p->forked = true;
+  uvpool__inbox_close(p);
   clear_future_locks(p);
   for (uvpool__worker_t *w = p->workers; w != NULL; w = w->next) {
     if (w->current != NULL)
@@ -223,11 +226,16 @@ static void disown_pool(uvpool_t *p) {
   p->workers = p->zombies = NULL;
   p->nworkers = p->nidle = p->nparked = p->nrunning = p->nleaving = 0;
   p->nstarting = 0;
-  p->dl_running = false; /* the deadline thread is gone too */
+  p->nspinning = 0;
+  p->wake_pending = false;
+  p->dl_running = false;  /* the deadline thread is gone too */
+  p->mon_running = false; /* and the monitor */
+  p->mon_sleeping = false;
   /* Nobody waits on these in the child; fresh ones are safe to reuse. */
   uv_cond_init(&p->work_cv);
   uv_cond_init(&p->drain_cv);
   uv_cond_init(&p->dl_cv);
+  uv_cond_init(&p->mon_cv);
 }
 
 static void fork_child(void) {

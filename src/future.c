@@ -77,6 +77,33 @@ uvpool_future_t *uvpool__future_alloc(uvpool_t *pool) {
   return f;
 }
 
+/* Under mu, on the loop thread: moves a batch of free futures to the loop
+ * thread's private list, so that lock-free submits take mu once per
+ * batch. Returns false if none could be had (out of memory). */
+bool uvpool__free_loop_refill_locked(uvpool_t *pool) {
+  enum { BATCH = 256 };
+  unsigned n = 0;
+  while (n < BATCH) {
+    uvpool_future_t *f = pool->free_local;
+    if (f == NULL) {
+      f = atomic_exchange_explicit(&pool->free_stack, NULL,
+                                   memory_order_acquire);
+      if (f == NULL && (n != 0 || !slab_grow(pool)))
+        break;
+      if (f != NULL)
+        pool->free_local = f;
+      continue;
+    }
+    pool->free_local = f->next;
+    f->next = pool->free_loop;
+    pool->free_loop = f;
+    n++;
+  }
+  if (n != 0)
+    atomic_fetch_add_explicit(&pool->live, n, memory_order_relaxed);
+  return n != 0;
+}
+
 /* Loop thread, once the pool finished: the private list gives back the
  * counts its futures held. */
 void uvpool__free_loop_release(uvpool_t *pool) {

@@ -91,28 +91,70 @@ typedef struct uvpool__worker_s {
   struct uvpool__worker_s *next, *prev;
   uvpool_t *pool;
   uvpool_future_t *current; /* task it runs, or NULL; under pool->mu */
+  uint64_t started;         /* tasks it took; under pool->mu */
+  uint64_t mon_seen;        /* started at the monitor's last tick */
   uv_thread_t tid;
   unsigned id;
   bool idle_exit;          /* leaves for idleness; counted in pool->nleaving */
   _Atomic bool publishing; /* holds an outcome not yet published */
 } uvpool__worker_t;
 
+/* The pool is laid out in cache-line groups by who writes what, so that
+ * the loop thread's lock-free submit touches no line that workers write
+ * per task. UVPOOL__LINE starts a new group. */
+#define UVPOOL__LINE _Alignas(64)
+
 struct uvpool_s {
-  uv_async_t async; /* completions and wake-ups; data points to the pool */
+  /* Read-mostly: set up by uvpool_new, immutable after. */
   uv_loop_t *loop;
   uv_thread_t loop_thread;
-
-  /* Options: immutable after uvpool_new. */
   uvpool_options_t opts;
   char name[16];
 
-  /* mu guards everything down to the futures section. */
-  uv_mutex_t mu;
-  uv_cond_t work_cv;   /* parked workers wait here */
-  uv_cond_t drain_cv;  /* the exit handler waits here for workers to leave */
-  uvpool__list_t pend; /* runnable tasks, by priority then age */
+  /* The loop thread's own: its lock-free submits and its free list. */
+  UVPOOL__LINE uvpool_future_t *free_loop; /* still counted in live */
+  /* Its share of outstanding: the loop subtracts deliveries here, so it
+   * may go negative; the sum with outstanding is exact on the loop
+   * thread, and async_cb folds it back under mu. */
+  int64_t loop_outstanding;
+  /* Its share of submitted: one writer, relaxed, so that uvpool_stats may
+   * read it from any thread. */
+  _Atomic uint64_t loop_submitted;
+  bool refd; /* async handle referenced; written on the loop thread */
+
+  /* Plain tasks submitted without mu: a multi-producer stack with a
+   * closed bit, moved to pend by holders of mu (see queue.c). */
+  UVPOOL__LINE _Atomic uintptr_t inbox;
+
+  /* Worker counts the lock-free submit reads; written under mu, rarely
+   * (start, park, spin, leave), never per task. */
+  UVPOOL__LINE _Atomic unsigned nworkers, nparked;
+  _Atomic unsigned nstarting; /* spawned, not yet past thread_init */
+  _Atomic unsigned nspinning; /* at most one worker spins for a task */
+  _Atomic bool wake_pending;  /* a parked worker was signalled */
+  _Atomic bool exiting;       /* process exit began */
+  _Atomic bool finished;      /* close finished: no more callbacks */
+  _Atomic bool mon_running;   /* the monitor thread runs (monitor.c) */
+  _Atomic bool mon_sleeping;  /* it waits for a backlog to watch */
+
   /* Settled futures for the loop: a multi-producer stack (see queue.c). */
-  _Atomic(uvpool_future_t *) done;
+  UVPOOL__LINE _Atomic(uvpool_future_t *) done;
+
+  /* Freed off the loop thread: a multi-producer stack that the allocator
+   * empties in one exchange. */
+  UVPOOL__LINE _Atomic(uvpool_future_t *) free_stack;
+  _Atomic unsigned long live; /* futures not free, plus one while open */
+
+  /* completions and wake-ups; data points to the pool. Workers write its
+   * pending flag. */
+  UVPOOL__LINE uv_async_t async;
+
+  /* mu guards everything from here down to the registry links, but for
+   * the atomics above. */
+  UVPOOL__LINE uv_mutex_t mu;
+  uv_cond_t work_cv;     /* parked workers wait here */
+  uv_cond_t drain_cv;    /* the exit handler waits here for workers to leave */
+  uvpool__list_t pend;   /* runnable tasks, by priority then age */
   uvpool__lane_t *lanes; /* lanes[0] is the default, uncapped */
   unsigned nlanes;
   size_t nlane_parked;              /* tasks on the lanes' parked lists */
@@ -120,32 +162,25 @@ struct uvpool_s {
   uv_cond_t dl_cv;
   uv_thread_t dl_tid;
   bool dl_running, dl_stop;
+  uv_cond_t mon_cv; /* the monitor waits here */
+  uv_thread_t mon_tid;
+  bool mon_stop;
+  uint64_t npopped; /* tasks taken from the run queue, for the monitor */
   uvpool__worker_t *workers; /* alive */
   uvpool__worker_t *zombies; /* exited, not yet joined */
   _Atomic size_t nqueued;    /* written under mu; spinners read it */
-  unsigned nworkers, nidle, nparked, nrunning, npeak, next_id;
-  unsigned nleaving;  /* idle workers that decided to exit */
-  unsigned nstarting; /* spawned, not yet past thread_init */
-  unsigned nspinning; /* at most one worker spins for the next task */
+  unsigned nidle, nrunning, npeak, next_id;
+  unsigned nleaving; /* idle workers that decided to exit */
   uint64_t submitted, completed, failed, cancelled;
   uint64_t outstanding; /* settlements and callbacks not yet delivered */
   int broken;           /* thread_init's code, once one failed */
   bool closing;
-  bool refd;   /* async handle referenced; written on the loop thread */
   bool forked; /* inherited by a fork() child */
-  _Atomic bool exiting;  /* process exit began */
-  _Atomic bool finished; /* close finished: no more callbacks */
   unsigned close_flags;
   uvpool_close_cb close_cb;
   void *close_data;
-
-  /* Futures. free_local and slabs are under mu; free_stack is a
-   * multi-producer stack that the allocator empties in one exchange. */
-  uvpool_future_t *free_local;
-  uvpool_future_t *free_loop; /* loop thread only; still counted in live */
-  _Atomic(uvpool_future_t *) free_stack;
+  uvpool_future_t *free_local; /* free futures */
   uvpool__slab_t *slabs;
-  _Atomic unsigned long live; /* futures not free, plus one while open */
 
   /* Exit registry links, under the registry lock; exit_next belongs to
    * the exit handler. */
@@ -184,6 +219,7 @@ UVPOOL__HIDDEN void uvpool__settle_task_locked(uvpool_t *pool,
 UVPOOL__HIDDEN void uvpool__future_deliver(uvpool_t *pool, uvpool_future_t *f);
 UVPOOL__HIDDEN void uvpool__slabs_free(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__free_loop_release(uvpool_t *pool);
+UVPOOL__HIDDEN bool uvpool__free_loop_refill_locked(uvpool_t *pool);
 
 /* queue.c: the pending queue and lanes, under pool->mu. */
 UVPOOL__HIDDEN uvpool__ext_t *uvpool__ext_of(const uvpool_future_t *f);
@@ -193,7 +229,14 @@ UVPOOL__HIDDEN void uvpool__pend_cancel(uvpool_t *pool, uvpool_future_t *f,
                                         int status);
 UVPOOL__HIDDEN void uvpool__pend_cancel_all(uvpool_t *pool, int status);
 UVPOOL__HIDDEN void uvpool__lane_done(uvpool_t *pool, unsigned lane);
-UVPOOL__HIDDEN size_t uvpool__queued(const uvpool_t *pool);
+/* Under mu; moves the inbox to the run queue first. */
+UVPOOL__HIDDEN size_t uvpool__queued(uvpool_t *pool);
+/* Under mu: tasks in the run queue (not those parked in lanes). */
+UVPOOL__HIDDEN size_t uvpool__runnable(uvpool_t *pool);
+/* The inbox: any thread may push; false once closed. */
+UVPOOL__HIDDEN bool uvpool__inbox_push(uvpool_t *pool, uvpool_future_t *f);
+UVPOOL__HIDDEN void uvpool__inbox_close(uvpool_t *pool);
+UVPOOL__HIDDEN bool uvpool__inbox_empty(const uvpool_t *pool);
 
 /* deadline.c: a per-pool thread that expires queued tasks. */
 UVPOOL__HIDDEN int uvpool__deadline_start_locked(uvpool_t *pool);
@@ -209,10 +252,17 @@ UVPOOL__HIDDEN void uvpool__future_init(uvpool_future_t *f, uint32_t state,
                                         unsigned refs);
 UVPOOL__HIDDEN void uvpool__done_push(uvpool_t *pool, uvpool_future_t *f);
 
+/* monitor.c: a per-pool thread that adds workers when tasks wait. */
+UVPOOL__HIDDEN int uvpool__monitor_start_locked(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__monitor_wake_locked(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__monitor_stop(uvpool_t *pool);
+
 /* worker.c */
 UVPOOL__HIDDEN int uvpool__spawn_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__wake_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__wake_unless_spinning_locked(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__kick(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__kick_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__reap(uvpool_t *pool);
 UVPOOL__HIDDEN uvpool__worker_t *uvpool__current_worker(void);
 UVPOOL__HIDDEN void uvpool__forget_worker(void);

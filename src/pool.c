@@ -92,8 +92,13 @@ static int sync_init(uvpool_t *pool) {
   rc = uv_cond_init(&pool->dl_cv);
   if (rc != 0)       /* GCOVR_EXCL_BR_LINE */
     goto fail_drain; /* GCOVR_EXCL_LINE */
+  rc = uv_cond_init(&pool->mon_cv);
+  if (rc != 0)    /* GCOVR_EXCL_BR_LINE */
+    goto fail_dl; /* GCOVR_EXCL_LINE */
   return 0;
   /* GCOVR_EXCL_START */
+fail_dl:
+  uv_cond_destroy(&pool->dl_cv);
 fail_drain:
   uv_cond_destroy(&pool->drain_cv);
 fail_cv:
@@ -105,6 +110,7 @@ fail_mu:
 }
 
 static void sync_destroy(uvpool_t *pool) {
+  uv_cond_destroy(&pool->mon_cv);
   uv_cond_destroy(&pool->dl_cv);
   uv_cond_destroy(&pool->drain_cv);
   uv_cond_destroy(&pool->work_cv);
@@ -116,7 +122,7 @@ int uvpool_new(uv_loop_t *loop, const uvpool_options_t *opts, uvpool_t **out) {
   int rc;
   if (loop == NULL || out == NULL)
     return UV_EINVAL;
-  pool = uvpool__malloc(sizeof(*pool));
+  pool = uvpool__aligned_alloc(_Alignof(uvpool_t), sizeof(*pool));
   if (pool == NULL)
     return UV_ENOMEM;
   memset(pool, 0, sizeof(*pool));
@@ -161,19 +167,21 @@ void uvpool__pool_release(uvpool_t *pool) {
   uvpool__free(pool);
 }
 
-/* Under mu. Makes sure a worker will take the task about to be queued:
- * an idle one if there is one to spare, else a new thread. Fails only if
- * no worker exists and none can be started. */
+/* Under mu. Makes sure a worker exists for the task about to be queued;
+ * the monitor adds more when tasks wait. Without a monitor (its thread
+ * could not start), an idle worker if there is one to spare, else a new
+ * thread. Fails only if no worker exists and none can be started. */
 static int ensure_worker_locked(uvpool_t *pool) {
   int rc;
-  if (atomic_load(&pool->nqueued) < pool->nidle ||
-      pool->nworkers >= pool->opts.max_workers)
+  if (pool->nworkers >= pool->opts.max_workers ||
+      (pool->nworkers > 0 &&
+       (pool->mon_running || uvpool__runnable(pool) < pool->nidle)))
     return 0;
   rc = uvpool__spawn_locked(pool);
   return pool->nworkers > 0 ? 0 : rc;
 }
 
-static int submit_check_locked(const uvpool_t *pool) {
+static int submit_check_locked(uvpool_t *pool) {
   if (pool->closing || pool->forked || atomic_load(&pool->exiting))
     return UV_ESHUTDOWN;
   if (pool->broken != 0)
@@ -200,7 +208,7 @@ int uvpool__enqueue_locked(uvpool_t *pool, uvpool_future_t *f) {
   if (rc != 0)
     return rc;
   uvpool__pend_push(pool, f);
-  uvpool__wake_unless_spinning_locked(pool);
+  uvpool__kick_locked(pool);
   return 0;
 }
 
@@ -229,8 +237,41 @@ static int submit_locked(uvpool_t *pool, uvpool_work_cb work, void *arg,
   uvpool__pend_push(pool, f);
   pool->submitted++;
   pool->outstanding++;
-  uvpool__wake_unless_spinning_locked(pool);
+  uvpool__kick_locked(pool);
   uvpool__keepalive_locked(pool);
+  if (out != NULL)
+    *out = f;
+  return 0;
+}
+
+/* The loop thread's plain submit, without mu: a future from the loop
+ * thread's private list, one push on the inbox, and no lock unless a
+ * parked worker must be woken. It applies while a worker exists, the queue
+ * is unbounded and the handle already keeps the loop alive; a closed
+ * inbox (close, exit, a broken or forked pool) refuses the push, and the
+ * locked path then returns the reason. */
+static int submit_fast(uvpool_t *pool, uvpool_work_cb work, void *arg,
+                       uvpool_future_t **out) {
+  uvpool_future_t *f = pool->free_loop;
+  if (f == NULL || !pool->refd || pool->opts.max_queued != 0 ||
+      atomic_load_explicit(&pool->nworkers, memory_order_relaxed) == 0 ||
+      !atomic_load_explicit(&pool->mon_running, memory_order_relaxed))
+    return UV_EAGAIN;
+  uvpool__future_init(f, 0, out != NULL ? 2 : 1);
+  f->u.work = work;
+  f->v.arg = arg;
+  pool->free_loop = f->next;
+  if (!uvpool__inbox_push(pool, f)) {
+    f->next = pool->free_loop;
+    pool->free_loop = f;
+    return UV_EAGAIN;
+  }
+  pool->loop_outstanding++;
+  atomic_store_explicit(
+      &pool->loop_submitted,
+      atomic_load_explicit(&pool->loop_submitted, memory_order_relaxed) + 1,
+      memory_order_relaxed);
+  uvpool__kick(pool);
   if (out != NULL)
     *out = f;
   return 0;
@@ -241,8 +282,15 @@ int uvpool_submit(uvpool_t *pool, uvpool_work_cb work, void *arg,
   int rc;
   if (pool == NULL || work == NULL)
     return UV_EINVAL;
+  if (uvpool__on_loop_thread(pool)) {
+    if (submit_fast(pool, work, arg, out) == 0)
+      return 0;
+  }
   uv_mutex_lock(&pool->mu);
   rc = submit_locked(pool, work, arg, NULL, out);
+  /* Stock the loop thread's list for the next lock-free submits. */
+  if (rc == 0 && pool->free_loop == NULL && uvpool__on_loop_thread(pool))
+    (void)uvpool__free_loop_refill_locked(pool);
   uv_mutex_unlock(&pool->mu);
   return rc;
 }
@@ -320,6 +368,7 @@ int uvpool_close(uvpool_t *pool, unsigned flags, uvpool_close_cb cb,
     return UV_ESHUTDOWN;
   }
   pool->closing = true;
+  uvpool__inbox_close(pool);
   pool->close_flags = flags;
   pool->close_cb = cb;
   pool->close_data = data;
@@ -340,7 +389,8 @@ int uvpool_stats(uvpool_t *pool, uvpool_stats_t *out) {
   if (pool == NULL || out == NULL)
     return UV_EINVAL;
   uv_mutex_lock(&pool->mu);
-  out->submitted = pool->submitted;
+  out->submitted = pool->submitted + atomic_load_explicit(&pool->loop_submitted,
+                                                          memory_order_relaxed);
   out->completed = pool->completed;
   out->failed = pool->failed;
   out->cancelled = pool->cancelled;

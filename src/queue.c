@@ -1,4 +1,13 @@
-/* The run queue, the lanes and the done list, all under pool->mu.
+/* The inbox, the run queue, the lanes and the done list.
+ *
+ * Inbox: plain tasks submitted on the loop thread skip pool->mu. They are
+ * pushed on a multi-producer stack (Treiber's, like the done list) whose
+ * low bit, INBOX_CLOSED, refuses further pushes once the pool stops
+ * taking work; futures are 64-byte aligned, so the bit is free. Whoever
+ * holds mu and needs the run queue complete (a worker popping, a cancel, a
+ * locked submit, stats) first moves the whole inbox to the run queue's
+ * tail in submission order. Every push into the run queue is preceded by
+ * that move, so tasks keep one global submission order.
  *
  * Run queue: one doubly linked list (O(1) cancel), ordered by priority,
  * FIFO within a priority. Starvation rule: a queued task can be overtaken
@@ -73,6 +82,63 @@ static void list_insert_ordered(uvpool__list_t *l, uvpool_future_t *f) {
   list_insert_after(l, pos, f);
 }
 
+#define INBOX_CLOSED ((uintptr_t)1)
+
+bool uvpool__inbox_push(uvpool_t *pool, uvpool_future_t *f) {
+  uintptr_t old = atomic_load_explicit(&pool->inbox, memory_order_relaxed);
+  do {
+    if (old & INBOX_CLOSED)
+      return false;
+    // NOLINTNEXTLINE(performance-no-int-to-ptr)
+    f->next = (uvpool_future_t *)old;
+    /* seq_cst: the caller's following loads of the worker counters must
+     * not pass this store (see uvpool__submit_kick). */
+  } while (!atomic_compare_exchange_weak_explicit(
+      &pool->inbox, &old, (uintptr_t)f, memory_order_seq_cst,
+      memory_order_relaxed));
+  return true;
+}
+
+void uvpool__inbox_close(uvpool_t *pool) {
+  atomic_fetch_or_explicit(&pool->inbox, INBOX_CLOSED, memory_order_seq_cst);
+}
+
+bool uvpool__inbox_empty(const uvpool_t *pool) {
+  return (atomic_load_explicit(&((uvpool_t *)pool)->inbox,
+                               memory_order_seq_cst) &
+          ~INBOX_CLOSED) == 0;
+}
+
+static void run_queue_add(uvpool_t *pool, uvpool_future_t *f);
+
+/* Under mu. Moves the inbox to the run queue, oldest first. The exchange
+ * keeps the closed bit; only holders of mu take, so there is no ABA. */
+static void inbox_drain_locked(uvpool_t *pool) {
+  /* seq_cst: callers that just counted themselves parked, asleep or gone
+   * look here next (see uvpool__kick). */
+  uintptr_t old = atomic_load_explicit(&pool->inbox, memory_order_seq_cst);
+  uvpool_future_t *f, *rev = NULL;
+  if ((old & ~INBOX_CLOSED) == 0)
+    return;
+  while (!atomic_compare_exchange_weak_explicit(
+      &pool->inbox, &old, old & INBOX_CLOSED, memory_order_acquire,
+      memory_order_relaxed))
+    ;
+  // NOLINTNEXTLINE(performance-no-int-to-ptr)
+  f = (uvpool_future_t *)(old & ~INBOX_CLOSED);
+  while (f != NULL) { /* newest first: reverse */
+    uvpool_future_t *next = f->next;
+    f->next = rev;
+    rev = f;
+    f = next;
+  }
+  while (rev != NULL) {
+    uvpool_future_t *next = rev->next;
+    run_queue_add(pool, rev);
+    rev = next;
+  }
+}
+
 static void run_queue_add(uvpool_t *pool, uvpool_future_t *f) {
   list_insert_ordered(&pool->pend, f);
   atomic_store_explicit(
@@ -89,15 +155,21 @@ static void run_queue_del(uvpool_t *pool, uvpool_future_t *f) {
       memory_order_relaxed);
 }
 
-size_t uvpool__queued(const uvpool_t *pool) {
-  return atomic_load_explicit(&((uvpool_t *)pool)->nqueued,
-                              memory_order_relaxed) +
+size_t uvpool__runnable(uvpool_t *pool) {
+  inbox_drain_locked(pool);
+  return atomic_load_explicit(&pool->nqueued, memory_order_relaxed);
+}
+
+size_t uvpool__queued(uvpool_t *pool) {
+  inbox_drain_locked(pool);
+  return atomic_load_explicit(&pool->nqueued, memory_order_relaxed) +
          pool->nlane_parked;
 }
 
 void uvpool__pend_push(uvpool_t *pool, uvpool_future_t *f) {
   uvpool__ext_t *e = uvpool__ext_of(f);
   unsigned lane = e != NULL ? e->lane : 0;
+  inbox_drain_locked(pool); /* earlier submissions go first */
   if (lane != 0) {
     uvpool__lane_t *l = &pool->lanes[lane];
     if (l->admitted >= l->max_running) {
@@ -118,10 +190,13 @@ deadline:
 /* Takes the next task to run. Its lane slot stays taken until
  * uvpool__lane_done. */
 uvpool_future_t *uvpool__pend_pop(uvpool_t *pool) {
-  uvpool_future_t *f = pool->pend.head;
+  uvpool_future_t *f;
   uvpool__ext_t *e;
+  inbox_drain_locked(pool);
+  f = pool->pend.head;
   if (f == NULL)
     return NULL;
+  pool->npopped++;
   run_queue_del(pool, f);
   e = uvpool__ext_of(f);
   if (e != NULL && e->deadline != 0)
@@ -154,6 +229,7 @@ void uvpool__pend_cancel(uvpool_t *pool, uvpool_future_t *f, int status) {
   unsigned lane = e != NULL ? e->lane : 0;
   uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
   bool cancel = status == UV_ECANCELED || status == UV_ETIMEDOUT;
+  inbox_drain_locked(pool); /* f may still be in the inbox */
   if (s & UVPOOL__F_PARKED) {
     list_unlink(&pool->lanes[lane].parked, f);
     pool->nlane_parked--;
@@ -175,6 +251,7 @@ void uvpool__pend_cancel(uvpool_t *pool, uvpool_future_t *f, int status) {
 void uvpool__pend_cancel_all(uvpool_t *pool, int status) {
   /* Cancelling admitted tasks admits parked ones into the run queue, so
    * draining the run queue drains the lanes too. */
+  inbox_drain_locked(pool);
   while (pool->pend.head != NULL)
     uvpool__pend_cancel(pool, pool->pend.head, status);
   for (unsigned i = 1; i < pool->nlanes; i++)

@@ -40,19 +40,62 @@ static bool shutting_down(const uvpool_t *pool) {
  * that will look at it anyway (starting or spinning). */
 void uvpool__wake_locked(uvpool_t *pool) {
   unsigned awake = pool->nidle - pool->nparked - pool->nstarting;
-  if (pool->nparked > 0 && atomic_load(&pool->nqueued) > awake)
+  if (pool->nparked > 0 && uvpool__runnable(pool) > awake) {
+    atomic_store_explicit(&pool->wake_pending, true, memory_order_relaxed);
     uv_cond_signal(&pool->work_cv);
+  }
 }
 
 /* Submitters leave the waking to a spinning worker when there is one: it
  * takes the task at once, and a worker that takes a task calls this too,
  * handing the wake-up on if more work is queued. The wake-up system call
- * then runs on a worker, not on the loop thread, and a burst of short
- * tasks does not wake every parked worker for work the running ones
- * finish first. */
+ * then runs on a worker, not on the loop thread. */
 void uvpool__wake_unless_spinning_locked(uvpool_t *pool) {
   if (pool->nspinning == 0)
     uvpool__wake_locked(pool);
+}
+
+/* Under mu, after queueing a task: makes sure a worker will take it.
+ * With no worker left (the last one left after the submitter looked),
+ * start one; if none can start, fail what is queued with that error
+ * rather than strand it. With parked workers, wake one unless a spinning
+ * worker will take it. With every worker busy, the monitor watches. */
+void uvpool__kick_locked(uvpool_t *pool) {
+  if (pool->nworkers == 0) {
+    if (uvpool__runnable(pool) > 0 && pool->broken == 0 && !pool->forked) {
+      int rc = uvpool__spawn_locked(pool);
+      if (rc != 0)
+        uvpool__pend_cancel_all(pool, rc);
+    }
+    return;
+  }
+  if (pool->nparked > 0)
+    uvpool__wake_unless_spinning_locked(pool);
+  else if (pool->nspinning == 0)
+    uvpool__monitor_wake_locked(pool);
+}
+
+/* After a push on the inbox, without mu: makes sure a worker will take
+ * the task, taking mu only when someone must be woken. The push is a
+ * seq_cst read-modify-write, and so are the updates of nworkers, nparked
+ * and mon_sleeping, each followed by a look at the inbox
+ * (worker_leave_locked, park_locked, monitor_main): either that thread
+ * sees the task or this one sees it gone, parked or asleep. A spinning
+ * worker, or one already signalled, takes the task anyway; a running one
+ * looks when its task returns. A starting worker does not count: it may
+ * stay in thread_init for long. */
+void uvpool__kick(uvpool_t *pool) {
+  if (atomic_load(&pool->nworkers) != 0) {
+    if (atomic_load(&pool->nspinning) != 0)
+      return;
+    if (atomic_load(&pool->nparked) != 0
+            ? atomic_load_explicit(&pool->wake_pending, memory_order_relaxed)
+            : !atomic_load(&pool->mon_sleeping))
+      return;
+  }
+  uv_mutex_lock(&pool->mu);
+  uvpool__kick_locked(pool);
+  uv_mutex_unlock(&pool->mu);
 }
 
 /* A finished task whose settlement is still to be published. */
@@ -105,7 +148,11 @@ static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f,
   pool->nidle--;
   pool->nrunning++;
   w->current = f;
-  uvpool__wake_unless_spinning_locked(pool); /* hand the wake-up on */
+  w->started++;
+  /* Hand the wake-up on: a spinning or starting worker takes one task,
+   * and this may have been it. */
+  if (uvpool__runnable(pool) > 0)
+    uvpool__kick_locked(pool);
   /* PENDING is 0, so or-ing keeps the bits other threads set. */
   atomic_fetch_or_explicit(&f->state, UVPOOL_RUNNING, memory_order_relaxed);
   if (e != NULL) {
@@ -138,9 +185,13 @@ static void spin_locked(uvpool_t *pool) {
   pool->nspinning++;
   uv_mutex_unlock(&pool->mu);
   until = uv_hrtime() + (uint64_t)pool->opts.spin_us * 1000u;
+  /* Looks after every pause: a pause lasts up to ~140 cycles, and a task
+   * caught a few microseconds late lets the loop thread go to sleep in
+   * epoll first, which costs its wake-up. The clock is read less often. */
   do {
-    for (int i = 0; i < 64; i++) {
-      if (atomic_load_explicit(&pool->nqueued, memory_order_relaxed) != 0)
+    for (int i = 0; i < 16; i++) {
+      if (atomic_load_explicit(&pool->nqueued, memory_order_relaxed) != 0 ||
+          !uvpool__inbox_empty(pool))
         goto found;
 #if defined(__x86_64__) || defined(__i386__)
       __builtin_ia32_pause();
@@ -159,18 +210,21 @@ static bool park_locked(uvpool_t *pool, uint64_t *idle_since) {
   uint64_t now = uv_hrtime();
   /* Workers already on their way out do not count toward min_workers. */
   bool reapable = pool->nworkers - pool->nleaving > pool->opts.min_workers;
-  if (!reapable) {
-    pool->nparked++;
-    uv_cond_wait(&pool->work_cv, &pool->mu);
-    pool->nparked--;
-    return true;
-  }
-  if (now - *idle_since >= timeout) {
+  if (reapable && now - *idle_since >= timeout) {
     pool->nleaving++;
     return false;
   }
   pool->nparked++;
-  uv_cond_timedwait(&pool->work_cv, &pool->mu, timeout - (now - *idle_since));
+  /* After counting itself parked, look at the inbox once more: a lock-free
+   * submit that missed the count pushed before it (see uvpool__kick). */
+  if (uvpool__inbox_empty(pool)) {
+    if (reapable)
+      uv_cond_timedwait(&pool->work_cv, &pool->mu,
+                        timeout - (now - *idle_since));
+    else
+      uv_cond_wait(&pool->work_cv, &pool->mu);
+    atomic_store_explicit(&pool->wake_pending, false, memory_order_relaxed);
+  }
   pool->nparked--;
   return true;
 }
@@ -242,7 +296,7 @@ static void worker_leave_locked(uvpool_t *pool, uvpool__worker_t *w) {
    * no thread can be started and none is left, the work fails with that
    * error rather than wait forever. */
   if (pool->broken == 0 && !pool->forked &&
-      atomic_load(&pool->nqueued) > pool->nidle) {
+      uvpool__runnable(pool) > pool->nidle) {
     int rc = uvpool__spawn_locked(pool);
     if (rc != 0 && pool->nworkers == 0)
       uvpool__pend_cancel_all(pool, rc);
@@ -257,6 +311,7 @@ static void worker_leave_locked(uvpool_t *pool, uvpool__worker_t *w) {
 static void break_pool_locked(uvpool_t *pool, int rc) {
   if (pool->broken == 0)
     pool->broken = rc;
+  uvpool__inbox_close(pool);
   uvpool__pend_cancel_all(pool, pool->broken);
   uv_cond_broadcast(&pool->work_cv);
 }
@@ -314,6 +369,10 @@ int uvpool__spawn_locked(uvpool_t *pool) {
   pool->nstarting++;
   if (pool->nworkers > pool->npeak)
     pool->npeak = pool->nworkers;
+  /* Without a monitor, submit falls back to starting a worker whenever
+   * tasks outnumber idle workers (see ensure_worker_locked). */
+  if (!pool->mon_running)
+    (void)uvpool__monitor_start_locked(pool);
   return 0;
 }
 

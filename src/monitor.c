@@ -1,0 +1,136 @@
+/* The monitor: one thread per pool that decides when more workers are
+ * needed, so that neither submit nor the workers have to guess.
+ *
+ * Submit starts a worker only when the pool has none. A burst of short
+ * tasks is then served by the workers already awake (on a machine with few
+ * cores, more threads would only take CPU from the loop thread and from
+ * each other), while tasks that block are noticed here: the monitor,
+ * awake only while tasks wait and no worker is free, looks every tick
+ * (50 us, backing off to 1 ms while the queue keeps draining). A worker
+ * is stuck when it ran one task for the whole tick. If fewer tasks started
+ * during a tick than were queued at its start, the oldest queued task
+ * waited a whole tick (the queue is FIFO within a priority); then, for
+ * each stuck worker and as long as tasks wait, the monitor wakes a parked
+ * worker or starts a new one, up to max_workers. Workers that keep taking
+ * short tasks are not stuck: adding threads beside them would only share
+ * the same cores, so a burst of short tasks stays on the workers it has.
+ * Go's sysmon answers the same question the same way: a thread held by
+ * one call for a whole tick is handed off.
+ *
+ * Lock order: pool->mu only. The monitor never runs work. */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+
+#define TICK_MIN_NS 50000u
+#define TICK_MAX_NS 1000000u
+
+/* Under mu: wakes parked workers and starts new ones for n waiting tasks. */
+static void add_workers_locked(uvpool_t *pool, size_t n) {
+  while (n > 0 && pool->nparked > 0 && !pool->wake_pending) {
+    uvpool__wake_locked(pool);
+    n--;
+  }
+  while (n > 0 && pool->nworkers < pool->opts.max_workers) {
+    if (uvpool__spawn_locked(pool) != 0)
+      break; /* tried again next tick */
+    n--;
+  }
+}
+
+/* Under mu: the workers that ran one task since the last call. */
+static size_t count_stuck_locked(uvpool_t *pool) {
+  size_t n = 0;
+  for (uvpool__worker_t *w = pool->workers; w != NULL; w = w->next) {
+    if (w->current != NULL && w->started == w->mon_seen)
+      n++;
+    w->mon_seen = w->started;
+  }
+  return n;
+}
+
+/* Under mu: whether a task waits that no free worker will take. */
+static bool backlog_locked(uvpool_t *pool) {
+  return uvpool__runnable(pool) > 0 && pool->nspinning == 0 &&
+         pool->nparked == 0;
+}
+
+static void monitor_main(void *arg) {
+  uvpool_t *pool = arg;
+  char name[16];
+  uint64_t tick = TICK_MIN_NS;
+  uint64_t pops = 0;
+  size_t queued = 0;
+  bool watching = false;
+  snprintf(name, sizeof(name), "%.11s-mon", pool->name);
+  pthread_setname_np(pthread_self(), name);
+  uv_mutex_lock(&pool->mu);
+  while (!pool->mon_stop) {
+    size_t now_queued, stuck;
+    if (!watching) {
+      /* Sleep until a submit finds every worker busy. Counting itself
+       * asleep before the last look pairs with uvpool__kick. */
+      atomic_store(&pool->mon_sleeping, true);
+      if (!backlog_locked(pool))
+        uv_cond_wait(&pool->mon_cv, &pool->mu);
+      atomic_store(&pool->mon_sleeping, false);
+      watching = true;
+      tick = TICK_MIN_NS;
+      pops = pool->npopped;
+      queued = uvpool__runnable(pool);
+      (void)count_stuck_locked(pool);
+      continue;
+    }
+    (void)uv_cond_timedwait(&pool->mon_cv, &pool->mu, tick);
+    if (pool->mon_stop)
+      break;
+    now_queued = uvpool__runnable(pool);
+    if (now_queued == 0) {
+      watching = false;
+      continue;
+    }
+    stuck = count_stuck_locked(pool);
+    if (pool->npopped - pops < queued && stuck > 0 && !pool->forked) {
+      add_workers_locked(pool, stuck < now_queued ? stuck : now_queued);
+      tick = TICK_MIN_NS;
+    } else if (tick < TICK_MAX_NS) {
+      tick *= 2;
+    }
+    pops = pool->npopped;
+    queued = now_queued;
+  }
+  uv_mutex_unlock(&pool->mu);
+}
+
+int uvpool__monitor_start_locked(uvpool_t *pool) {
+  int rc;
+  if (pool->mon_running)
+    return 0;
+  pool->mon_stop = false;
+  rc = uvpool__thread_create(&pool->mon_tid, 0, monitor_main, pool);
+  if (rc == 0)
+    pool->mon_running = true;
+  return rc;
+}
+
+/* Under mu: a task was queued while every worker may be busy. */
+void uvpool__monitor_wake_locked(uvpool_t *pool) {
+  if (atomic_load(&pool->mon_sleeping)) {
+    atomic_store(&pool->mon_sleeping, false);
+    uv_cond_signal(&pool->mon_cv);
+  }
+}
+
+/* Stops and joins the monitor, if any. Not under mu. */
+void uvpool__monitor_stop(uvpool_t *pool) {
+  bool running;
+  uv_mutex_lock(&pool->mu);
+  running = pool->mon_running;
+  pool->mon_stop = true;
+  pool->mon_running = false;
+  uv_cond_signal(&pool->mon_cv);
+  uv_mutex_unlock(&pool->mu);
+  if (running)
+    uv_thread_join(&pool->mon_tid);
+}
