@@ -224,7 +224,9 @@ static void disown_pool(uvpool_t *p) {
   free_workers(p->workers);
   free_workers(p->zombies);
   p->workers = p->zombies = NULL;
-  p->nworkers = p->nidle = p->nparked = p->nrunning = p->nleaving = 0;
+  p->nidle = p->nrunning = p->nleaving = 0;
+  p->nworkers = 0;
+  p->nparked = 0;
   p->nstarting = 0;
   p->nspinning = 0;
   p->wake_pending = false;
