@@ -289,7 +289,7 @@ int uvpool_submit(uvpool_t *pool, uvpool_work_cb work, void *arg,
   uv_mutex_lock(&pool->mu);
   rc = submit_locked(pool, work, arg, NULL, out);
   /* Stock the loop thread's list for the next lock-free submits. */
-  if (rc == 0 && pool->free_loop == NULL && uvpool__on_loop_thread(pool))
+  if (rc == 0 && uvpool__on_loop_thread(pool) && pool->free_loop == NULL)
     (void)uvpool__free_loop_refill_locked(pool);
   uv_mutex_unlock(&pool->mu);
   return rc;
