@@ -26,17 +26,24 @@
 #define TICK_MIN_NS 50000u
 #define TICK_MAX_NS 1000000u
 
-/* Under mu: wakes parked workers and starts new ones for n waiting tasks. */
+/* Under mu: wakes parked workers and starts new ones for n waiting tasks.
+ * Workers already on their way (starting, spinning, or parked and
+ * signalled) take tasks before a new one could, so they count first. */
 static void add_workers_locked(uvpool_t *pool, size_t n) {
-  while (n > 0 && pool->nparked > 0 && !pool->wake_pending) {
-    uvpool__wake_locked(pool);
-    n--;
-  }
-  while (n > 0 && pool->nworkers < pool->opts.max_workers) {
+  size_t pending = pool->wake_pending ? 1 : 0;
+  size_t coming = pool->nstarting + pool->nspinning + pending;
+  size_t parked = pool->nparked;
+  size_t wake = parked > pending ? parked - pending : 0;
+  n = n > coming ? n - coming : 0;
+  if (wake > n)
+    wake = n;
+  for (size_t i = 0; i < wake; i++)
+    uv_cond_signal(&pool->work_cv);
+  if (wake > 0)
+    atomic_store_explicit(&pool->wake_pending, true, memory_order_relaxed);
+  for (n -= wake; n > 0 && pool->nworkers < pool->opts.max_workers; n--)
     if (uvpool__spawn_locked(pool) != 0)
       break; /* tried again next tick */
-    n--;
-  }
 }
 
 /* Under mu: the workers that ran one task since the last call. */
