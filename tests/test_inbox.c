@@ -1,0 +1,172 @@
+/* The loop thread's lock-free submit: the inbox keeps one submission order
+ * with locked submits, cancel reaches a task still in it, its submits are
+ * counted, and a parked worker is woken for it. */
+#include "util.h"
+
+#include <sched.h>
+
+/* Holds the only worker on a gate, so that what follows stays queued. */
+static uvpool_t *held_pool(uv_loop_t *loop, t_gate_t *g) {
+  uvpool_options_t o;
+  uvpool_t *pool;
+  uvpool_options_init(&o);
+  o.max_workers = 1;
+  pool = t_pool_new(loop, &o);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, NULL), 0);
+  uv_sem_wait(&g->started);
+  return pool;
+}
+
+typedef struct {
+  uvpool_t *pool;
+  t_order_t *slot;
+  int rc;
+} remote_t;
+
+static void remote_submit(void *arg) {
+  remote_t *r = arg;
+  r->rc = uvpool_submit(r->pool, t_work_order, r->slot, NULL);
+}
+
+static void lock_free_and_locked_submits_keep_one_order(void **state) {
+  enum { N = 9 };
+  uv_loop_t loop;
+  t_gate_t g;
+  t_order_t slots[N];
+  int log[N];
+  _Atomic int next = 0;
+  (void)state;
+  t_loop_init(&loop);
+  t_gate_init(&g);
+  uvpool_t *pool = held_pool(&loop, &g);
+  /* Every third task comes from another thread (the locked path), after
+   * the loop thread's earlier ones (lock-free) are in the inbox. */
+  for (int i = 0; i < N; i++) {
+    slots[i] = (t_order_t){&next, log, i};
+    if (i % 3 == 2) {
+      remote_t r = {pool, &slots[i], -1};
+      uv_thread_t t;
+      assert_int_equal(uv_thread_create(&t, remote_submit, &r), 0);
+      assert_int_equal(uv_thread_join(&t), 0);
+      assert_int_equal(r.rc, 0);
+    } else {
+      assert_int_equal(uvpool_submit(pool, t_work_order, &slots[i], NULL), 0);
+    }
+  }
+  uv_sem_post(&g.go);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(atomic_load(&next), N);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(log[i], i);
+  t_pool_close(pool, 0);
+  t_loop_close(&loop);
+  t_gate_destroy(&g);
+}
+
+static void cancel_reaches_a_task_still_in_the_inbox(void **state) {
+  uv_loop_t loop;
+  t_gate_t g;
+  uvpool_future_t *f = NULL;
+  _Atomic int ran = 0;
+  (void)state;
+  t_loop_init(&loop);
+  t_gate_init(&g);
+  uvpool_t *pool = held_pool(&loop, &g);
+  assert_int_equal(uvpool_submit(pool, t_work_count, &ran, &f), 0);
+  assert_true(atomic_load(&pool->inbox) != 0); /* not moved yet */
+  assert_int_equal(uvpool_future_cancel(f), 0);
+  assert_int_equal(uvpool_future_state(f), UVPOOL_CANCELLED);
+  uv_sem_post(&g.go);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(atomic_load(&ran), 0);
+  assert_int_equal(t_stats(pool).cancelled, 1);
+  uvpool_future_unref(f);
+  t_pool_close(pool, 0);
+  t_loop_close(&loop);
+  t_gate_destroy(&g);
+}
+
+static void stats_count_lock_free_submits(void **state) {
+  enum { N = 1000 };
+  uv_loop_t loop;
+  t_gate_t g;
+  (void)state;
+  t_loop_init(&loop);
+  t_gate_init(&g);
+  uvpool_t *pool = held_pool(&loop, &g);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, NULL), 0);
+  uvpool_stats_t s = t_stats(pool);
+  assert_int_equal(s.submitted, N + 1);
+  assert_int_equal(s.queued, N);
+  uv_sem_post(&g.go);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  s = t_stats(pool);
+  assert_int_equal(s.completed, N + 1);
+  assert_int_equal(s.queued, 0);
+  t_pool_close(pool, 0);
+  t_loop_close(&loop);
+  t_gate_destroy(&g);
+}
+
+/* In a done callback (the handle keeps the loop alive, so the submit is
+ * lock-free), once the only worker parked: the submit must wake it. */
+typedef struct {
+  uvpool_t *pool;
+  uvpool_future_t *second;
+  int rc;
+} wake_t;
+
+static bool parked(uvpool_t *pool) {
+  bool r;
+  uv_mutex_lock(&pool->mu);
+  r = pool->nparked == 1;
+  uv_mutex_unlock(&pool->mu);
+  return r;
+}
+
+static void submit_once_parked(uvpool_future_t *f, void *data) {
+  wake_t *w = data;
+  (void)f;
+  for (long i = 0; !parked(w->pool); i++) {
+    assert_true(i < 100000000L);
+    sched_yield();
+  }
+  w->rc = uvpool_submit(w->pool, t_work_ok, NULL, &w->second);
+}
+
+static void lock_free_submit_wakes_a_parked_worker(void **state) {
+  uv_loop_t loop;
+  uvpool_options_t o;
+  uvpool_future_t *first = NULL;
+  wake_t w = {NULL, NULL, -1};
+  (void)state;
+  t_loop_init(&loop);
+  uvpool_options_init(&o);
+  o.max_workers = 1;
+  o.spin_us = 0; /* park at once */
+  o.idle_timeout_ms = 600000;
+  w.pool = t_pool_new(&loop, &o);
+  /* Stock the loop thread's free list: the next submit is lock-free. */
+  assert_int_equal(uvpool_submit(w.pool, t_work_ok, NULL, &first), 0);
+  assert_int_equal(uvpool_future_on_done(first, submit_once_parked, &w), 0);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(w.rc, 0);
+  /* uv_run returned only once the second task was delivered. */
+  assert_int_equal(uvpool_future_state(w.second), UVPOOL_DONE);
+  assert_int_equal(t_stats(w.pool).peak_workers, 1);
+  uvpool_future_unref(first);
+  uvpool_future_unref(w.second);
+  t_pool_close(w.pool, 0);
+  t_loop_close(&loop);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(lock_free_and_locked_submits_keep_one_order),
+      cmocka_unit_test(cancel_reaches_a_task_still_in_the_inbox),
+      cmocka_unit_test(stats_count_lock_free_submits),
+      cmocka_unit_test(lock_free_submit_wakes_a_parked_worker),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
