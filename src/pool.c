@@ -1,10 +1,12 @@
 /* uvpool: the executor's public entry points.
  *
  * Design notes (the invariants the other files rely on):
- * 1. One mutex per pool (mu) guards the pending queue, the done list, the
- *    worker lists and every counter. Work and done callbacks run with no
- *    uvpool lock held, so they may call any uvpool function, exit() or
- *    fork().
+ * 1. One mutex per pool (mu) guards the pending queue, the worker lists
+ *    and the counters. The exceptions are lock-free and each has its rule
+ *    where it lives: the loop thread's submits (the inbox, queue.c, and
+ *    uvpool__kick, worker.c), the done list (queue.c) and the free stack
+ *    (future.c). Work and done callbacks run with no uvpool lock held, so
+ *    they may call any uvpool function, exit() or fork().
  * 2. Lock order: exit registry lock, then pool->mu, then a future's
  *    F_LOCK bit. No code takes them the other way round.
  * 3. A future is on at most one list at a time: pending queue, a worker's
@@ -21,7 +23,8 @@
  *    list; memory (slabs, mutex) is released when it drops to zero, so
  *    futures outlive their pool's close.
  * 6. uvpool_submit either queues the task and guarantees a worker will
- *    take it, or changes nothing and returns an error.
+ *    take it, or changes nothing and returns an error. Submit starts a
+ *    worker only when none exists; the monitor (monitor.c) adds more.
  */
 #include "internal.h"
 
