@@ -87,8 +87,11 @@ static void exit_begin_locked(uvpool_t *p, bool self_is_worker) {
   uvpool__inbox_close(p);
   if (p->opts.flags & UVPOOL_EXIT_CANCEL_PENDING)
     uvpool__pend_cancel_all(p, UV_ECANCELED);
-  /* The calling worker will never come back for the queue. */
-  if (self_is_worker && uvpool__queued(p) > 0 && p->nworkers == 1)
+  /* The calling worker will never come back for the queue; and a
+   * lock-free submit may have pushed after the last worker left and not
+   * yet taken mu to start one. The inbox is closed now, so this look is
+   * final. */
+  if (uvpool__queued(p) > 0 && p->nworkers == (self_is_worker ? 1u : 0u))
     (void)uvpool__spawn_locked(p);
   uv_cond_broadcast(&p->work_cv);
 }

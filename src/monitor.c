@@ -26,10 +26,11 @@
 #define TICK_MIN_NS 50000u
 #define TICK_MAX_NS 1000000u
 
-/* Under mu: wakes parked workers and starts new ones for n waiting tasks.
+/* Under mu: wakes parked workers and starts new ones for n waiting tasks;
+ * returns whether it did either.
  * Workers already on their way (starting, spinning, or parked and
  * signalled) take tasks before a new one could, so they count first. */
-static void add_workers_locked(uvpool_t *pool, size_t n) {
+static bool add_workers_locked(uvpool_t *pool, size_t n) {
   size_t pending = pool->wake_pending ? 1 : 0;
   size_t coming = pool->nstarting + pool->nspinning + pending;
   size_t parked = pool->nparked;
@@ -41,9 +42,11 @@ static void add_workers_locked(uvpool_t *pool, size_t n) {
     uv_cond_signal(&pool->work_cv);
   if (wake > 0)
     atomic_store_explicit(&pool->wake_pending, true, memory_order_relaxed);
+  unsigned before = pool->nworkers;
   for (n -= wake; n > 0 && pool->nworkers < pool->opts.max_workers; n--)
     if (uvpool__spawn_locked(pool) != 0)
       break; /* tried again next tick */
+  return wake > 0 || pool->nworkers != before;
 }
 
 /* Under mu: the workers that ran one task since the last call. */
@@ -99,8 +102,10 @@ static void monitor_main(void *arg) {
     }
     stuck = count_stuck_locked(pool);
     if (pool->npopped - pops < queued && stuck > 0 && !pool->forked) {
-      add_workers_locked(pool, stuck < now_queued ? stuck : now_queued);
-      tick = TICK_MIN_NS;
+      /* Back to short ticks only if it changed something: at max_workers
+       * with every worker stuck, polling fast would only burn CPU. */
+      if (add_workers_locked(pool, stuck < now_queued ? stuck : now_queued))
+        tick = TICK_MIN_NS;
     } else if (tick < TICK_MAX_NS) {
       tick *= 2;
     }
@@ -112,7 +117,8 @@ static void monitor_main(void *arg) {
 
 int uvpool__monitor_start_locked(uvpool_t *pool) {
   int rc;
-  if (pool->mon_running)
+  /* Not once stopped for good: after a close finished or exit began. */
+  if (pool->mon_running || pool->mon_stop || atomic_load(&pool->exiting))
     return 0;
   pool->mon_stop = false;
   rc = uvpool__thread_create(&pool->mon_tid, 0, monitor_main, pool);

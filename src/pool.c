@@ -256,6 +256,7 @@ static int submit_locked(uvpool_t *pool, uvpool_work_cb work, void *arg,
 static int submit_fast(uvpool_t *pool, uvpool_work_cb work, void *arg,
                        uvpool_future_t **out) {
   uvpool_future_t *f = pool->free_loop;
+  uint64_t submitted;
   if (f == NULL || !pool->refd || pool->opts.max_queued != 0 ||
       atomic_load_explicit(&pool->nworkers, memory_order_relaxed) == 0 ||
       !atomic_load_explicit(&pool->mon_running, memory_order_relaxed))
@@ -264,16 +265,19 @@ static int submit_fast(uvpool_t *pool, uvpool_work_cb work, void *arg,
   f->u.work = work;
   f->v.arg = arg;
   pool->free_loop = f->next;
+  /* Counted before the push: a worker may finish it before this returns,
+   * and a snapshot must not see it completed but not submitted. */
+  submitted = atomic_load_explicit(&pool->loop_submitted, memory_order_relaxed);
+  atomic_store_explicit(&pool->loop_submitted, submitted + 1,
+                        memory_order_relaxed);
   if (!uvpool__inbox_push(pool, f)) {
+    atomic_store_explicit(&pool->loop_submitted, submitted,
+                          memory_order_relaxed);
     f->next = pool->free_loop;
     pool->free_loop = f;
     return UV_EAGAIN;
   }
   pool->loop_outstanding++;
-  atomic_store_explicit(
-      &pool->loop_submitted,
-      atomic_load_explicit(&pool->loop_submitted, memory_order_relaxed) + 1,
-      memory_order_relaxed);
   uvpool__kick(pool);
   if (out != NULL)
     *out = f;
