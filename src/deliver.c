@@ -58,25 +58,14 @@ static void close_finish(uvpool_t *pool) {
   uv_close((uv_handle_t *)&pool->async, on_handle_closed);
 }
 
-/* The done stack is newest first; callbacks go out in completion order. */
-static uvpool_future_t *reverse(uvpool_future_t *f) {
-  uvpool_future_t *out = NULL;
-  while (f != NULL) {
-    uvpool_future_t *next = f->next;
-    f->next = out;
-    out = f;
-    f = next;
-  }
-  return out;
-}
-
 void uvpool__async_cb(uv_async_t *handle) {
   uvpool_t *pool = handle->data;
   uvpool_future_t *batch;
   uint64_t n = 0;
   bool finish, reap;
 
-  batch = reverse(
+  /* The done stack is newest first; callbacks go out in completion order. */
+  batch = uvpool__list_reverse(
       atomic_exchange_explicit(&pool->done, NULL, memory_order_acquire));
 
   while (batch != NULL) {

@@ -293,6 +293,20 @@ static inline bool uvpool__stack_push(_Atomic(uvpool_future_t *) *top,
   return head == NULL;
 }
 
+/* Reverses a list linked through next: the multi-producer stacks hand
+ * their consumers newest first, and these want submission or completion
+ * order. */
+static inline uvpool_future_t *uvpool__list_reverse(uvpool_future_t *f) {
+  uvpool_future_t *out = NULL;
+  while (f != NULL) {
+    uvpool_future_t *next = f->next;
+    f->next = out;
+    out = f;
+    f = next;
+  }
+  return out;
+}
+
 /* A millisecond timeout or deadline beyond what the nanosecond clock can
  * add means none (-1), not a wrapped sum that expires at once. */
 static inline int64_t uvpool__ms_or_none(int64_t ms) {

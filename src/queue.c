@@ -92,7 +92,7 @@ bool uvpool__inbox_push(uvpool_t *pool, uvpool_future_t *f) {
     // NOLINTNEXTLINE(performance-no-int-to-ptr)
     f->next = (uvpool_future_t *)old;
     /* seq_cst: the caller's following loads of the worker counters must
-     * not pass this store (see uvpool__submit_kick). */
+     * not pass this store (see uvpool__kick). */
   } while (!atomic_compare_exchange_weak_explicit(
       &pool->inbox, &old, (uintptr_t)f, memory_order_seq_cst,
       memory_order_relaxed));
@@ -117,7 +117,7 @@ static void inbox_drain_locked(uvpool_t *pool) {
   /* seq_cst: callers that just counted themselves parked, asleep or gone
    * look here next (see uvpool__kick). */
   uintptr_t old = atomic_load_explicit(&pool->inbox, memory_order_seq_cst);
-  uvpool_future_t *f, *rev = NULL;
+  uvpool_future_t *f;
   if ((old & ~INBOX_CLOSED) == 0)
     return;
   while (!atomic_compare_exchange_weak_explicit(
@@ -125,17 +125,11 @@ static void inbox_drain_locked(uvpool_t *pool) {
       memory_order_relaxed))
     ;
   // NOLINTNEXTLINE(performance-no-int-to-ptr)
-  f = (uvpool_future_t *)(old & ~INBOX_CLOSED);
-  while (f != NULL) { /* newest first: reverse */
+  f = uvpool__list_reverse((uvpool_future_t *)(old & ~INBOX_CLOSED));
+  while (f != NULL) {
     uvpool_future_t *next = f->next;
-    f->next = rev;
-    rev = f;
+    run_queue_add(pool, f);
     f = next;
-  }
-  while (rev != NULL) {
-    uvpool_future_t *next = rev->next;
-    run_queue_add(pool, rev);
-    rev = next;
   }
 }
 
