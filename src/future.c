@@ -54,6 +54,22 @@ static bool slab_grow(uvpool_t *pool) {
   return true;
 }
 
+/* Under mu: a free future from the local list, else the free stack, else
+ * (if grow) a new slab; NULL if none. Counting it in live is the
+ * caller's. */
+static uvpool_future_t *take_free_locked(uvpool_t *pool, bool grow) {
+  uvpool_future_t *f = pool->free_local;
+  if (f == NULL)
+    f = atomic_exchange_explicit(&pool->free_stack, NULL, memory_order_acquire);
+  if (f == NULL) {
+    if (!grow || !slab_grow(pool))
+      return NULL;
+    f = pool->free_local;
+  }
+  pool->free_local = f->next;
+  return f;
+}
+
 /* Under mu. The returned future has refs == 0 and must be initialised. */
 uvpool_future_t *uvpool__future_alloc(uvpool_t *pool) {
   uvpool_future_t *f;
@@ -63,38 +79,21 @@ uvpool_future_t *uvpool__future_alloc(uvpool_t *pool) {
     pool->free_loop = f->next;
     return f;
   }
-  f = pool->free_local;
-  if (f == NULL) {
-    f = atomic_exchange_explicit(&pool->free_stack, NULL, memory_order_acquire);
-    if (f == NULL) {
-      if (!slab_grow(pool))
-        return NULL;
-      f = pool->free_local;
-    }
-  }
-  pool->free_local = f->next;
-  atomic_fetch_add_explicit(&pool->live, 1, memory_order_relaxed);
+  f = take_free_locked(pool, true);
+  if (f != NULL)
+    atomic_fetch_add_explicit(&pool->live, 1, memory_order_relaxed);
   return f;
 }
 
 /* Under mu, on the loop thread: moves a batch of free futures to the loop
  * thread's private list, so that lock-free submits take mu once per
- * batch. Returns false if none could be had (out of memory). */
+ * batch; a new slab only if nothing else is free. Returns false if none
+ * could be had (out of memory). */
 bool uvpool__free_loop_refill_locked(uvpool_t *pool) {
   enum { BATCH = 256 };
   unsigned n = 0;
-  while (n < BATCH) {
-    uvpool_future_t *f = pool->free_local;
-    if (f == NULL) {
-      f = atomic_exchange_explicit(&pool->free_stack, NULL,
-                                   memory_order_acquire);
-      if (f == NULL && (n != 0 || !slab_grow(pool)))
-        break;
-      if (f != NULL)
-        pool->free_local = f;
-      continue;
-    }
-    pool->free_local = f->next;
+  uvpool_future_t *f;
+  while (n < BATCH && (f = take_free_locked(pool, n == 0)) != NULL) {
     f->next = pool->free_loop;
     pool->free_loop = f;
     n++;
