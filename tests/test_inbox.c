@@ -1,6 +1,6 @@
 /* The loop thread's lock-free submit: the inbox keeps one submission order
- * with locked submits, cancel reaches a task still in it, its submits are
- * counted, and a parked worker is woken for it. */
+ * with locked submits, cancel reaches its tasks before they run, its
+ * submits are counted, and a parked worker is woken for it. */
 #include "util.h"
 
 #include <sched.h>
@@ -63,7 +63,10 @@ static void lock_free_and_locked_submits_keep_one_order(void **state) {
   t_gate_destroy(&g);
 }
 
-static void cancel_reaches_a_task_still_in_the_inbox(void **state) {
+/* The task may still be in the inbox or already moved by the monitor,
+ * which is awake while the only worker is busy: either way cancel finds
+ * it. */
+static void cancel_reaches_a_lock_free_submit_before_it_runs(void **state) {
   uv_loop_t loop;
   t_gate_t g;
   uvpool_future_t *f = NULL;
@@ -73,7 +76,6 @@ static void cancel_reaches_a_task_still_in_the_inbox(void **state) {
   t_gate_init(&g);
   uvpool_t *pool = held_pool(&loop, &g);
   assert_int_equal(uvpool_submit(pool, t_work_count, &ran, &f), 0);
-  assert_true(atomic_load(&pool->inbox) != 0); /* not moved yet */
   assert_int_equal(uvpool_future_cancel(f), 0);
   assert_int_equal(uvpool_future_state(f), UVPOOL_CANCELLED);
   uv_sem_post(&g.go);
@@ -164,7 +166,7 @@ static void lock_free_submit_wakes_a_parked_worker(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(lock_free_and_locked_submits_keep_one_order),
-      cmocka_unit_test(cancel_reaches_a_task_still_in_the_inbox),
+      cmocka_unit_test(cancel_reaches_a_lock_free_submit_before_it_runs),
       cmocka_unit_test(stats_count_lock_free_submits),
       cmocka_unit_test(lock_free_submit_wakes_a_parked_worker),
   };
