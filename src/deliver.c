@@ -15,7 +15,7 @@ bool uvpool__on_loop_thread(const uvpool_t *pool) {
 void uvpool__keepalive_locked(uvpool_t *pool) {
   bool loop = uvpool__on_loop_thread(pool);
   /* Only the loop thread may read loop_outstanding. */
-  int64_t n = (int64_t)pool->outstanding + (loop ? pool->loop_outstanding : 0);
+  uint64_t n = pool->outstanding + (loop ? pool->loop_outstanding : 0);
   bool want = n > 0 || pool->closing;
   if (want == pool->refd)
     return;
@@ -77,8 +77,7 @@ void uvpool__async_cb(uv_async_t *handle) {
 
   uv_mutex_lock(&pool->mu);
   /* Fold the loop thread's share in: outstanding is exact again. */
-  pool->outstanding = (uint64_t)((int64_t)pool->outstanding +
-                                 pool->loop_outstanding - (int64_t)n);
+  pool->outstanding = pool->outstanding + pool->loop_outstanding - n;
   pool->loop_outstanding = 0;
   uvpool__keepalive_locked(pool);
   finish = close_can_finish_locked(pool);

@@ -113,10 +113,9 @@ struct uvpool_s {
 
   /* The loop thread's own: its lock-free submits and its free list. */
   UVPOOL__LINE uvpool_future_t *free_loop; /* still counted in live */
-  /* Its share of outstanding: the loop subtracts deliveries here, so it
-   * may go negative; the sum with outstanding is exact on the loop
-   * thread, and async_cb folds it back under mu. */
-  int64_t loop_outstanding;
+  /* Its share of outstanding, added without mu; the sum with outstanding
+   * is exact on the loop thread, and async_cb folds it back under mu. */
+  uint64_t loop_outstanding;
   /* Its share of submitted: one writer, relaxed, so that uvpool_stats may
    * read it from any thread. */
   _Atomic uint64_t loop_submitted;
@@ -260,7 +259,6 @@ UVPOOL__HIDDEN void uvpool__monitor_stop(uvpool_t *pool);
 /* worker.c */
 UVPOOL__HIDDEN int uvpool__spawn_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__wake_locked(uvpool_t *pool);
-UVPOOL__HIDDEN void uvpool__wake_unless_spinning_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__kick(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__kick_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__reap(uvpool_t *pool);

@@ -120,7 +120,6 @@ int uvpool__monitor_start_locked(uvpool_t *pool) {
   /* Not once stopped for good: after a close finished or exit began. */
   if (pool->mon_running || pool->mon_stop || atomic_load(&pool->exiting))
     return 0;
-  pool->mon_stop = false;
   rc = uvpool__thread_create(&pool->mon_tid, 0, monitor_main, pool);
   if (rc == 0)
     pool->mon_running = true;

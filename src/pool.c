@@ -287,16 +287,16 @@ static int submit_fast(uvpool_t *pool, uvpool_work_cb work, void *arg,
 int uvpool_submit(uvpool_t *pool, uvpool_work_cb work, void *arg,
                   uvpool_future_t **out) {
   int rc;
+  bool loop;
   if (pool == NULL || work == NULL)
     return UV_EINVAL;
-  if (uvpool__on_loop_thread(pool)) {
-    if (submit_fast(pool, work, arg, out) == 0)
-      return 0;
-  }
+  loop = uvpool__on_loop_thread(pool);
+  if (loop && submit_fast(pool, work, arg, out) == 0)
+    return 0;
   uv_mutex_lock(&pool->mu);
   rc = submit_locked(pool, work, arg, NULL, out);
   /* Stock the loop thread's list for the next lock-free submits. */
-  if (rc == 0 && uvpool__on_loop_thread(pool) && pool->free_loop == NULL)
+  if (rc == 0 && loop && pool->free_loop == NULL)
     (void)uvpool__free_loop_refill_locked(pool);
   uv_mutex_unlock(&pool->mu);
   return rc;

@@ -46,20 +46,14 @@ void uvpool__wake_locked(uvpool_t *pool) {
   }
 }
 
-/* Submitters leave the waking to a spinning worker when there is one: it
- * takes the task at once, and a worker that takes a task calls this too,
- * handing the wake-up on if more work is queued. The wake-up system call
- * then runs on a worker, not on the loop thread. */
-void uvpool__wake_unless_spinning_locked(uvpool_t *pool) {
-  if (pool->nspinning == 0)
-    uvpool__wake_locked(pool);
-}
-
 /* Under mu, after queueing a task: makes sure a worker will take it.
  * With no worker left (the last one left after the submitter looked),
  * start one; if none can start, fail what is queued with that error
  * rather than strand it. With parked workers, wake one unless a spinning
- * worker will take it. With every worker busy, the monitor watches. */
+ * worker will take it: then the wake-up, if more is queued, is handed on
+ * by the worker that takes a task (run_task), and its system call runs
+ * on a worker, not on the loop thread. With every worker busy, the
+ * monitor watches. */
 void uvpool__kick_locked(uvpool_t *pool) {
   if (pool->nworkers == 0) {
     if (uvpool__runnable(pool) > 0 && pool->broken == 0 && !pool->forked) {
@@ -69,9 +63,11 @@ void uvpool__kick_locked(uvpool_t *pool) {
     }
     return;
   }
+  if (pool->nspinning > 0)
+    return;
   if (pool->nparked > 0)
-    uvpool__wake_unless_spinning_locked(pool);
-  else if (pool->nspinning == 0)
+    uvpool__wake_locked(pool);
+  else
     uvpool__monitor_wake_locked(pool);
 }
 
