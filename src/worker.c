@@ -181,11 +181,8 @@ static void spin_locked(uvpool_t *pool) {
   pool->nspinning++;
   uv_mutex_unlock(&pool->mu);
   until = uv_hrtime() + (uint64_t)pool->opts.spin_us * 1000u;
-  /* Looks after every pause: a pause lasts up to ~140 cycles, and a task
-   * caught a few microseconds late lets the loop thread go to sleep in
-   * epoll first, which costs its wake-up. The clock is read less often. */
   do {
-    for (int i = 0; i < 16; i++) {
+    for (int i = 0; i < 64; i++) {
       if (atomic_load_explicit(&pool->nqueued, memory_order_relaxed) != 0 ||
           !uvpool__inbox_empty(pool))
         goto found;
