@@ -4,41 +4,12 @@
 
 #include <string.h>
 
-/* A gated pool: one worker held by a gate task, so later tasks queue. */
-typedef struct {
-  uv_loop_t loop;
-  uvpool_t *pool;
-  t_gate_t hold;
-  uvpool_future_t *holder;
-} gated_t;
-
-static void gated_open(gated_t *g, unsigned workers) {
-  uvpool_options_t o;
-  t_loop_init(&g->loop);
-  t_gate_init(&g->hold);
-  uvpool_options_init(&o);
-  o.max_workers = workers;
-  g->pool = t_pool_new(&g->loop, &o);
-  assert_int_equal(uvpool_submit(g->pool, t_work_gate, &g->hold, &g->holder),
-                   0);
-  uv_sem_wait(&g->hold.started);
-}
-
-static void gated_release(gated_t *g) { uv_sem_post(&g->hold.go); }
-
-static void gated_close(gated_t *g) {
-  uvpool_future_unref(g->holder);
-  t_pool_close(g->pool, 0);
-  t_loop_close(&g->loop);
-  t_gate_destroy(&g->hold);
-}
-
 static void when_all_settles_after_every_input(void **state) {
-  gated_t g;
+  t_gated_t g;
   uvpool_future_t *in[3], *all = NULL;
   int calls = 0;
   (void)state;
-  gated_open(&g, 1);
+  t_gated_open(&g, 1);
   for (int i = 0; i < 3; i++)
     assert_int_equal(uvpool_submit(g.pool, t_work_ok, NULL, &in[i]), 0);
   assert_int_equal(uvpool_when_all(in, 3, 0, &all), 0);
@@ -46,43 +17,43 @@ static void when_all_settles_after_every_input(void **state) {
   assert_int_equal(uvpool_future_state(all), UVPOOL_PENDING);
   for (int i = 0; i < 3; i++)
     uvpool_future_unref(in[i]); /* the combination holds its own refs */
-  gated_release(&g);
+  t_gated_release(&g);
   assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(calls, 1);
   assert_int_equal(uvpool_future_state(all), UVPOOL_DONE);
   assert_int_equal(uvpool_future_status(all), 0);
   uvpool_future_unref(all);
-  gated_close(&g);
+  t_gated_close(&g);
 }
 
 static void when_all_reports_first_failure_in_array_order(void **state) {
-  gated_t g;
+  t_gated_t g;
   uvpool_future_t *in[3], *all = NULL;
   (void)state;
-  gated_open(&g, 1);
+  t_gated_open(&g, 1);
   assert_int_equal(uvpool_submit(g.pool, t_work_ok, NULL, &in[0]), 0);
   assert_int_equal(
       uvpool_submit(g.pool, t_work_ret, (void *)(intptr_t)UV_EIO, &in[1]), 0);
   assert_int_equal(
       uvpool_submit(g.pool, t_work_ret, (void *)(intptr_t)UV_EPERM, &in[2]), 0);
   assert_int_equal(uvpool_when_all(in, 3, 0, &all), 0);
-  gated_release(&g);
+  t_gated_release(&g);
   assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(uvpool_future_state(all), UVPOOL_FAILED);
   assert_int_equal(uvpool_future_status(all), UV_EIO);
   for (int i = 0; i < 3; i++)
     uvpool_future_unref(in[i]);
   uvpool_future_unref(all);
-  gated_close(&g);
+  t_gated_close(&g);
 }
 
 static void when_all_fail_fast_settles_at_first_failure(void **state) {
-  gated_t g;
+  t_gated_t g;
   uvpool_future_t *in[2], *all = NULL;
   t_gate_t slow;
   (void)state;
   t_gate_init(&slow);
-  gated_open(&g, 3); /* holder, slow, and one for the failing input */
+  t_gated_open(&g, 3); /* holder, slow, and one for the failing input */
   assert_int_equal(uvpool_submit(g.pool, t_work_gate, &slow, &in[0]), 0);
   assert_int_equal(
       uvpool_submit(g.pool, t_work_ret, (void *)(intptr_t)UV_EIO, &in[1]), 0);
@@ -94,23 +65,23 @@ static void when_all_fail_fast_settles_at_first_failure(void **state) {
   assert_int_equal(uvpool_future_state(all), UVPOOL_FAILED);
   assert_int_equal(uvpool_future_status(all), UV_EIO);
   uv_sem_post(&slow.go);
-  gated_release(&g);
+  t_gated_release(&g);
   assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
   for (int i = 0; i < 2; i++)
     uvpool_future_unref(in[i]);
   uvpool_future_unref(all);
-  gated_close(&g);
+  t_gated_close(&g);
   t_gate_destroy(&slow);
 }
 
 static void when_any_settles_with_the_first_input(void **state) {
-  gated_t g;
+  t_gated_t g;
   uvpool_future_t *in[2], *any = NULL;
   t_gate_t slow;
   int token = 7;
   (void)state;
   t_gate_init(&slow);
-  gated_open(&g, 3);
+  t_gated_open(&g, 3);
   assert_int_equal(uvpool_submit(g.pool, t_work_gate, &slow, &in[0]), 0);
   assert_int_equal(uvpool_submit(g.pool, t_work_ok, &token, &in[1]), 0);
   assert_int_equal(uvpool_when_any(in, 2, &any), 0);
@@ -122,20 +93,20 @@ static void when_any_settles_with_the_first_input(void **state) {
   assert_non_null(first);
   assert_ptr_equal(uvpool_future_result(first), &token);
   uv_sem_post(&slow.go);
-  gated_release(&g);
+  t_gated_release(&g);
   assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
   uvpool_future_unref(in[0]);
   uvpool_future_unref(any);
-  gated_close(&g);
+  t_gated_close(&g);
   t_gate_destroy(&slow);
 }
 
 static void combinators_reject_bad_input(void **state) {
   uv_loop_t other;
-  gated_t g;
+  t_gated_t g;
   uvpool_future_t *in[2], *out = (uvpool_future_t *)&g, *x = NULL;
   (void)state;
-  gated_open(&g, 1);
+  t_gated_open(&g, 1);
   assert_int_equal(uv_loop_init(&other), 0);
   uvpool_t *p2 = NULL;
   assert_int_equal(uvpool_new(&other, NULL, &p2), 0);
@@ -150,7 +121,7 @@ static void combinators_reject_bad_input(void **state) {
   assert_int_equal(uvpool_when_all(in, 1, 0, NULL), UV_EINVAL);
   assert_ptr_equal(out, (uvpool_future_t *)&g);
   assert_null(x);
-  gated_release(&g);
+  t_gated_release(&g);
   uvpool_future_unref(in[0]);
   uvpool_future_unref(in[1]);
   /* the other loop's pool */
@@ -158,15 +129,15 @@ static void combinators_reject_bad_input(void **state) {
   assert_int_equal(uv_run(&other, UV_RUN_DEFAULT), 0);
   assert_int_equal(uv_loop_close(&other), 0);
   assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
-  gated_close(&g);
+  t_gated_close(&g);
 }
 
 static void cancelling_a_combination_cancels_nothing_else(void **state) {
-  gated_t g;
+  t_gated_t g;
   uvpool_future_t *in[2], *all = NULL;
   int calls = 0;
   (void)state;
-  gated_open(&g, 1);
+  t_gated_open(&g, 1);
   for (int i = 0; i < 2; i++)
     assert_int_equal(uvpool_submit(g.pool, t_work_ok, NULL, &in[i]), 0);
   assert_int_equal(uvpool_when_all(in, 2, 0, &all), 0);
@@ -174,7 +145,7 @@ static void cancelling_a_combination_cancels_nothing_else(void **state) {
   assert_int_equal(uvpool_future_cancel(all), 0);
   assert_int_equal(uvpool_future_state(all), UVPOOL_CANCELLED);
   assert_int_equal(uvpool_future_state(in[0]), UVPOOL_PENDING);
-  gated_release(&g);
+  t_gated_release(&g);
   assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(calls, 1);
   for (int i = 0; i < 2; i++) {
@@ -182,14 +153,14 @@ static void cancelling_a_combination_cancels_nothing_else(void **state) {
     uvpool_future_unref(in[i]);
   }
   uvpool_future_unref(all);
-  gated_close(&g);
+  t_gated_close(&g);
 }
 
 static void cancelling_an_input_settles_the_combination(void **state) {
-  gated_t g;
+  t_gated_t g;
   uvpool_future_t *in[2], *all = NULL;
   (void)state;
-  gated_open(&g, 1);
+  t_gated_open(&g, 1);
   for (int i = 0; i < 2; i++)
     assert_int_equal(uvpool_submit(g.pool, t_work_ok, NULL, &in[i]), 0);
   assert_int_equal(uvpool_when_all(in, 2, UVPOOL_FAIL_FAST, &all), 0);
@@ -198,12 +169,12 @@ static void cancelling_an_input_settles_the_combination(void **state) {
     uv_run(&g.loop, UV_RUN_ONCE);
   assert_int_equal(uvpool_future_state(all), UVPOOL_CANCELLED);
   assert_int_equal(uvpool_future_status(all), UV_ECANCELED);
-  gated_release(&g);
+  t_gated_release(&g);
   assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
   for (int i = 0; i < 2; i++)
     uvpool_future_unref(in[i]);
   uvpool_future_unref(all);
-  gated_close(&g);
+  t_gated_close(&g);
 }
 
 typedef struct {
@@ -223,19 +194,19 @@ static int add_results(void *arg, void **result) {
 }
 
 static void submit_after_runs_once_every_dependency_is_done(void **state) {
-  gated_t g;
+  t_gated_t g;
   int v[3] = {1, 20, 300};
   sum_t s;
   uvpool_future_t *f = NULL;
   (void)state;
   memset(&s, 0, sizeof(s));
-  gated_open(&g, 2);
+  t_gated_open(&g, 2);
   for (int i = 0; i < 3; i++)
     assert_int_equal(uvpool_submit(g.pool, t_work_ok, &v[i], &s.deps[i]), 0);
   assert_int_equal(uvpool_submit_after(g.pool, s.deps, 3, add_results, &s, &f),
                    0);
   assert_int_equal(uvpool_future_state(f), UVPOOL_PENDING);
-  gated_release(&g);
+  t_gated_release(&g);
   assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(uvpool_future_state(f), UVPOOL_DONE);
   assert_int_equal(s.sum, 321);
@@ -245,7 +216,7 @@ static void submit_after_runs_once_every_dependency_is_done(void **state) {
   for (int i = 0; i < 3; i++)
     uvpool_future_unref(s.deps[i]);
   uvpool_future_unref(f);
-  gated_close(&g);
+  t_gated_close(&g);
 }
 
 static int must_not_run(void *arg, void **result) {
@@ -255,19 +226,19 @@ static int must_not_run(void *arg, void **result) {
 }
 
 static void submit_after_failed_dependency_never_runs(void **state) {
-  gated_t g;
+  t_gated_t g;
   uvpool_future_t *d[2], *f = NULL;
   _Atomic int ran = 0;
   int calls = 0;
   (void)state;
-  gated_open(&g, 1);
+  t_gated_open(&g, 1);
   assert_int_equal(uvpool_submit(g.pool, t_work_ok, NULL, &d[0]), 0);
   assert_int_equal(
       uvpool_submit(g.pool, t_work_ret, (void *)(intptr_t)UV_EPIPE, &d[1]), 0);
   assert_int_equal(uvpool_submit_after(g.pool, d, 2, must_not_run, &ran, &f),
                    0);
   assert_int_equal(uvpool_future_on_done(f, t_cb_count, &calls), 0);
-  gated_release(&g);
+  t_gated_release(&g);
   assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(atomic_load(&ran), 0);
   assert_int_equal(calls, 1);
@@ -278,43 +249,43 @@ static void submit_after_failed_dependency_never_runs(void **state) {
   for (int i = 0; i < 2; i++)
     uvpool_future_unref(d[i]);
   uvpool_future_unref(f);
-  gated_close(&g);
+  t_gated_close(&g);
 }
 
 static void submit_after_cancelled_dependency_cancels(void **state) {
-  gated_t g;
+  t_gated_t g;
   uvpool_future_t *d = NULL, *f = NULL;
   _Atomic int ran = 0;
   (void)state;
-  gated_open(&g, 1);
+  t_gated_open(&g, 1);
   assert_int_equal(uvpool_submit(g.pool, t_work_ok, NULL, &d), 0);
   assert_int_equal(uvpool_submit_after(g.pool, &d, 1, must_not_run, &ran, &f),
                    0);
   assert_int_equal(uvpool_future_cancel(d), 0);
-  gated_release(&g);
+  t_gated_release(&g);
   assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(atomic_load(&ran), 0);
   assert_int_equal(uvpool_future_state(f), UVPOOL_CANCELLED);
   assert_int_equal(uvpool_future_status(f), UV_ECANCELED);
   uvpool_future_unref(d);
   uvpool_future_unref(f);
-  gated_close(&g);
+  t_gated_close(&g);
 }
 
 static void close_cancel_pending_settles_queued_dependants(void **state) {
-  gated_t g;
+  t_gated_t g;
   uvpool_future_t *d = NULL, *f = NULL;
   _Atomic int ran = 0;
   int calls = 0;
   (void)state;
-  gated_open(&g, 1);
+  t_gated_open(&g, 1);
   assert_int_equal(uvpool_submit(g.pool, t_work_ok, NULL, &d), 0);
   assert_int_equal(uvpool_submit_after(g.pool, &d, 1, must_not_run, &ran, &f),
                    0);
   assert_int_equal(uvpool_future_on_done(f, t_cb_count, &calls), 0);
   uvpool_future_unref(d);
   assert_int_equal(uvpool_close(g.pool, UVPOOL_CANCEL_PENDING, NULL, NULL), 0);
-  gated_release(&g);
+  t_gated_release(&g);
   t_loop_close(&g.loop); /* runs until the close finished */
   assert_int_equal(calls, 1);
   assert_int_equal(atomic_load(&ran), 0);
@@ -325,17 +296,17 @@ static void close_cancel_pending_settles_queued_dependants(void **state) {
 }
 
 static void close_runs_dependants_released_while_closing(void **state) {
-  gated_t g;
+  t_gated_t g;
   uvpool_future_t *d = NULL, *f = NULL;
   _Atomic int ran = 0;
   (void)state;
-  gated_open(&g, 1);
+  t_gated_open(&g, 1);
   assert_int_equal(uvpool_submit(g.pool, t_work_ok, NULL, &d), 0);
   assert_int_equal(uvpool_submit_after(g.pool, &d, 1, must_not_run, &ran, &f),
                    0);
   uvpool_future_unref(d);
   assert_int_equal(uvpool_close(g.pool, 0, NULL, NULL), 0);
-  gated_release(&g);
+  t_gated_release(&g);
   t_loop_close(&g.loop);
   assert_int_equal(atomic_load(&ran), 1); /* accepted before close: runs */
   assert_int_equal(uvpool_future_state(f), UVPOOL_DONE);
@@ -346,14 +317,14 @@ static void close_runs_dependants_released_while_closing(void **state) {
 
 static void higher_priority_starts_first_fifo_within(void **state) {
   enum { N = 6 };
-  gated_t g;
+  t_gated_t g;
   int prio[N] = {0, 5, 0, 5, -1, 9};
   int want[N] = {5, 1, 3, 0, 2, 4};
   int log[N];
   _Atomic int next = 0;
   t_order_t slots[N];
   (void)state;
-  gated_open(&g, 1);
+  t_gated_open(&g, 1);
   for (int i = 0; i < N; i++) {
     uvpool_task_options_t o;
     uvpool_task_options_init(&o);
@@ -362,22 +333,22 @@ static void higher_priority_starts_first_fifo_within(void **state) {
     assert_int_equal(
         uvpool_submit_ex(g.pool, &o, t_work_order, &slots[i], NULL), 0);
   }
-  gated_release(&g);
+  t_gated_release(&g);
   assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
   for (int i = 0; i < N; i++)
     assert_int_equal(log[i], want[i]);
-  gated_close(&g);
+  t_gated_close(&g);
 }
 
 static void low_priority_task_is_not_starved(void **state) {
   enum { N = 100 };
-  gated_t g;
+  t_gated_t g;
   int log[N + 1];
   _Atomic int next = 0;
   t_order_t low, high[N];
   uvpool_task_options_t o;
   (void)state;
-  gated_open(&g, 1);
+  t_gated_open(&g, 1);
   uvpool_task_options_init(&o);
   o.priority = -10;
   low = (t_order_t){&next, log, -1};
@@ -388,25 +359,25 @@ static void low_priority_task_is_not_starved(void **state) {
     assert_int_equal(uvpool_submit_ex(g.pool, &o, t_work_order, &high[i], NULL),
                      0);
   }
-  gated_release(&g);
+  t_gated_release(&g);
   assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
   /* Overtaken 32 times at most: it runs 33rd. */
   for (int i = 0; i < 32; i++)
     assert_int_equal(log[i], i);
   assert_int_equal(log[32], -1);
   assert_int_equal(log[33], 32);
-  gated_close(&g);
+  t_gated_close(&g);
 }
 
 static void
 queued_task_past_deadline_times_out_while_workers_busy(void **state) {
-  gated_t g;
+  t_gated_t g;
   uvpool_future_t *f = NULL;
   _Atomic int ran = 0;
   int calls = 0;
   uvpool_task_options_t o;
   (void)state;
-  gated_open(&g, 1);
+  t_gated_open(&g, 1);
   uvpool_task_options_init(&o);
   o.deadline_ms = 20;
   assert_int_equal(uvpool_submit_ex(g.pool, &o, must_not_run, &ran, &f), 0);
@@ -418,12 +389,12 @@ queued_task_past_deadline_times_out_while_workers_busy(void **state) {
   assert_int_equal(uvpool_future_state(f), UVPOOL_CANCELLED);
   assert_int_equal(uvpool_future_status(f), UV_ETIMEDOUT);
   assert_int_equal(uvpool_future_state(g.holder), UVPOOL_RUNNING);
-  gated_release(&g);
+  t_gated_release(&g);
   assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(atomic_load(&ran), 0);
   assert_int_equal(t_stats(g.pool).cancelled, 1);
   uvpool_future_unref(f);
-  gated_close(&g);
+  t_gated_close(&g);
 }
 
 static void started_task_ignores_its_deadline(void **state) {

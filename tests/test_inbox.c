@@ -5,18 +5,6 @@
 
 #include <sched.h>
 
-/* Holds the only worker on a gate, so that what follows stays queued. */
-static uvpool_t *held_pool(uv_loop_t *loop, t_gate_t *g) {
-  uvpool_options_t o;
-  uvpool_t *pool;
-  uvpool_options_init(&o);
-  o.max_workers = 1;
-  pool = t_pool_new(loop, &o);
-  assert_int_equal(uvpool_submit(pool, t_work_gate, g, NULL), 0);
-  uv_sem_wait(&g->started);
-  return pool;
-}
-
 typedef struct {
   uvpool_t *pool;
   t_order_t *slot;
@@ -30,85 +18,70 @@ static void remote_submit(void *arg) {
 
 static void lock_free_and_locked_submits_keep_one_order(void **state) {
   enum { N = 9 };
-  uv_loop_t loop;
-  t_gate_t g;
+  t_gated_t g;
   t_order_t slots[N];
   int log[N];
   _Atomic int next = 0;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&g);
-  uvpool_t *pool = held_pool(&loop, &g);
+  t_gated_open(&g, 1);
   /* Every third task comes from another thread (the locked path), after
    * the loop thread's earlier ones (lock-free) are in the inbox. */
   for (int i = 0; i < N; i++) {
     slots[i] = (t_order_t){&next, log, i};
     if (i % 3 == 2) {
-      remote_t r = {pool, &slots[i], -1};
+      remote_t r = {g.pool, &slots[i], -1};
       uv_thread_t t;
       assert_int_equal(uv_thread_create(&t, remote_submit, &r), 0);
       assert_int_equal(uv_thread_join(&t), 0);
       assert_int_equal(r.rc, 0);
     } else {
-      assert_int_equal(uvpool_submit(pool, t_work_order, &slots[i], NULL), 0);
+      assert_int_equal(uvpool_submit(g.pool, t_work_order, &slots[i], NULL), 0);
     }
   }
-  uv_sem_post(&g.go);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  t_gated_release(&g);
+  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(atomic_load(&next), N);
   for (int i = 0; i < N; i++)
     assert_int_equal(log[i], i);
-  t_pool_close(pool, 0);
-  t_loop_close(&loop);
-  t_gate_destroy(&g);
+  t_gated_close(&g);
 }
 
 /* The task may still be in the inbox or already moved by the monitor,
  * which is awake while the only worker is busy: either way cancel finds
  * it. */
 static void cancel_reaches_a_lock_free_submit_before_it_runs(void **state) {
-  uv_loop_t loop;
-  t_gate_t g;
+  t_gated_t g;
   uvpool_future_t *f = NULL;
   _Atomic int ran = 0;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&g);
-  uvpool_t *pool = held_pool(&loop, &g);
-  assert_int_equal(uvpool_submit(pool, t_work_count, &ran, &f), 0);
+  t_gated_open(&g, 1);
+  assert_int_equal(uvpool_submit(g.pool, t_work_count, &ran, &f), 0);
   assert_int_equal(uvpool_future_cancel(f), 0);
   assert_int_equal(uvpool_future_state(f), UVPOOL_CANCELLED);
-  uv_sem_post(&g.go);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  t_gated_release(&g);
+  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(atomic_load(&ran), 0);
-  assert_int_equal(t_stats(pool).cancelled, 1);
+  assert_int_equal(t_stats(g.pool).cancelled, 1);
   uvpool_future_unref(f);
-  t_pool_close(pool, 0);
-  t_loop_close(&loop);
-  t_gate_destroy(&g);
+  t_gated_close(&g);
 }
 
 static void stats_count_lock_free_submits(void **state) {
   enum { N = 1000 };
-  uv_loop_t loop;
-  t_gate_t g;
+  t_gated_t g;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&g);
-  uvpool_t *pool = held_pool(&loop, &g);
+  t_gated_open(&g, 1);
   for (int i = 0; i < N; i++)
-    assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, NULL), 0);
-  uvpool_stats_t s = t_stats(pool);
+    assert_int_equal(uvpool_submit(g.pool, t_work_ok, NULL, NULL), 0);
+  uvpool_stats_t s = t_stats(g.pool);
   assert_int_equal(s.submitted, N + 1);
   assert_int_equal(s.queued, N);
-  uv_sem_post(&g.go);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  s = t_stats(pool);
+  t_gated_release(&g);
+  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  s = t_stats(g.pool);
   assert_int_equal(s.completed, N + 1);
   assert_int_equal(s.queued, 0);
-  t_pool_close(pool, 0);
-  t_loop_close(&loop);
-  t_gate_destroy(&g);
+  t_gated_close(&g);
 }
 
 /* In a done callback (the handle keeps the loop alive, so the submit is

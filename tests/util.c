@@ -116,3 +116,24 @@ uvpool_stats_t t_stats(uvpool_t *pool) {
   assert_int_equal(uvpool_stats(pool, &s), 0);
   return s;
 }
+
+void t_gated_open(t_gated_t *g, unsigned workers) {
+  uvpool_options_t o;
+  t_loop_init(&g->loop);
+  t_gate_init(&g->hold);
+  uvpool_options_init(&o);
+  o.max_workers = workers;
+  g->pool = t_pool_new(&g->loop, &o);
+  assert_int_equal(uvpool_submit(g->pool, t_work_gate, &g->hold, &g->holder),
+                   0);
+  uv_sem_wait(&g->hold.started);
+}
+
+void t_gated_release(t_gated_t *g) { uv_sem_post(&g->hold.go); }
+
+void t_gated_close(t_gated_t *g) {
+  uvpool_future_unref(g->holder);
+  t_pool_close(g->pool, 0);
+  t_loop_close(&g->loop);
+  t_gate_destroy(&g->hold);
+}

@@ -63,6 +63,21 @@ void t_run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg);
 
 uvpool_stats_t t_stats(uvpool_t *pool);
 
+/* A gated pool: its own loop, at most `workers` workers, one of them held
+ * by a gate task (holder), so that later tasks queue. */
+typedef struct {
+  uv_loop_t loop;
+  uvpool_t *pool;
+  t_gate_t hold;
+  uvpool_future_t *holder;
+} t_gated_t;
+
+void t_gated_open(t_gated_t *g, unsigned workers);
+/* Lets the holder finish. */
+void t_gated_release(t_gated_t *g);
+/* Closes the pool and the loop (uv_loop_close() == 0). */
+void t_gated_close(t_gated_t *g);
+
 bool t_on_loop_thread(void);
 
 #endif
