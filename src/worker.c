@@ -146,8 +146,10 @@ static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f,
   w->current = f;
   w->started++;
   /* Hand the wake-up on: a spinning or starting worker takes one task,
-   * and this may have been it. */
-  if (uvpool__runnable(pool) > 0)
+   * and this may have been it. A look at the inbox, not a drain: that is
+   * for the next pop (see uvpool__pend_pop). */
+  if (atomic_load_explicit(&pool->nqueued, memory_order_relaxed) > 0 ||
+      !uvpool__inbox_empty(pool))
     uvpool__kick_locked(pool);
   /* PENDING is 0, so or-ing keeps the bits other threads set. */
   atomic_fetch_or_explicit(&f->state, UVPOOL_RUNNING, memory_order_relaxed);
