@@ -255,6 +255,10 @@ UVPOOL__HIDDEN void uvpool__done_push(uvpool_t *pool, uvpool_future_t *f);
 UVPOOL__HIDDEN int uvpool__monitor_start_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__monitor_wake_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__monitor_stop(uvpool_t *pool);
+/* Test hook (fault-injection builds): replaces the monitor's look at the
+ * process's CPU use with hook's answer to "are the CPUs saturated?",
+ * asked once per tick. NULL restores it. */
+UVPOOL__HIDDEN void uvpool__monitor_saturated_hook(bool (*hook)(void));
 
 /* worker.c */
 UVPOOL__HIDDEN int uvpool__spawn_locked(uvpool_t *pool);

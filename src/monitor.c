@@ -17,11 +17,20 @@
  * Go's sysmon answers the same question the same way: a thread held by
  * one call for a whole tick is handed off.
  *
+ * A worker also looks stuck when it is merely preempted: on a machine
+ * whose cores the process already keeps busy (the loop thread and the
+ * workers it has), a thread is runnable but not running. Another thread
+ * there would only take CPU from those, and more preemption would make
+ * more workers look stuck. So no worker is added for a tick in which the
+ * process used all but half a core of the CPUs it may run on; a worker
+ * blocked in a system call uses none, so blocking work still gets help.
+ *
  * Lock order: pool->mu only. The monitor never runs work. */
 #include "internal.h"
 
 #include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 
 #define TICK_MIN_NS 50000u
 #define TICK_MAX_NS 1000000u
@@ -60,6 +69,49 @@ static size_t count_stuck_locked(uvpool_t *pool) {
   return n;
 }
 
+#ifdef UVPOOL_FAULT_INJECTION
+static bool (*_Atomic saturated_hook)(void);
+
+void uvpool__monitor_saturated_hook(bool (*hook)(void)) {
+  atomic_store(&saturated_hook, hook);
+}
+#endif
+
+/* CPU time used by the whole process, all threads. 0 if unknown. */
+static uint64_t process_cpu_ns(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+    return 0; /* GCOVR_EXCL_LINE: the process clock always exists */
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU use over one tick, to tell stuck workers from preempted ones. */
+typedef struct {
+  uint64_t wall, cpu;
+  unsigned ncpu;
+} cpu_meter_t;
+
+static void meter_start(cpu_meter_t *m) {
+  m->wall = uv_hrtime();
+  m->cpu = process_cpu_ns();
+}
+
+/* Whether the process kept all but half a core of its CPUs busy since the
+ * last call, a tick ago (see the top of this file); restarts the
+ * measurement. */
+static bool meter_saturated(cpu_meter_t *m) {
+  uint64_t wall = m->wall, cpu = m->cpu;
+  meter_start(m);
+#ifdef UVPOOL_FAULT_INJECTION
+  bool (*hook)(void) = atomic_load(&saturated_hook);
+  if (hook != NULL)
+    return hook();
+#endif
+  wall = m->wall - wall;
+  cpu = m->cpu - cpu;
+  return cpu + wall / 2 >= (uint64_t)m->ncpu * wall;
+}
+
 /* Under mu: whether a task waits that no free worker will take. */
 static bool backlog_locked(uvpool_t *pool) {
   return uvpool__runnable(pool) > 0 && pool->nspinning == 0 &&
@@ -73,11 +125,14 @@ static void monitor_main(void *arg) {
   uint64_t pops = 0;
   size_t queued = 0;
   bool watching = false;
+  cpu_meter_t meter;
+  meter.ncpu = uv_available_parallelism();
   snprintf(name, sizeof(name), "%.11s-mon", pool->name);
   pthread_setname_np(pthread_self(), name);
   uv_mutex_lock(&pool->mu);
   while (!pool->mon_stop) {
     size_t now_queued, stuck;
+    bool saturated;
     if (!watching) {
       /* Sleep until a submit finds every worker busy. Counting itself
        * asleep before the last look pairs with uvpool__kick. */
@@ -90,6 +145,7 @@ static void monitor_main(void *arg) {
       pops = pool->npopped;
       queued = uvpool__runnable(pool);
       (void)count_stuck_locked(pool);
+      meter_start(&meter);
       continue;
     }
     (void)uv_cond_timedwait(&pool->mon_cv, &pool->mu, tick);
@@ -101,7 +157,9 @@ static void monitor_main(void *arg) {
       continue;
     }
     stuck = count_stuck_locked(pool);
-    if (pool->npopped - pops < queued && stuck > 0 && !pool->forked) {
+    saturated = meter_saturated(&meter);
+    if (pool->npopped - pops < queued && stuck > 0 && !pool->forked &&
+        !saturated) {
       /* Back to short ticks only if it changed something: at max_workers
        * with every worker stuck, polling fast would only burn CPU. */
       if (add_workers_locked(pool, stuck < now_queued ? stuck : now_queued))

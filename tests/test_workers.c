@@ -1,5 +1,6 @@
-/* Worker lifecycle: lazy start, reuse before spawn, max_workers, idle
- * exit, min_workers, names, stack size, thread hooks. */
+/* Worker lifecycle: lazy start, reuse before spawn, help for blocked
+ * workers but not for preempted ones, max_workers, idle exit,
+ * min_workers, names, stack size, thread hooks. */
 #include "util.h"
 
 #include <pthread.h>
@@ -52,6 +53,60 @@ static void busy_workers_make_room_for_one_more(void **state) {
   t_pool_close(pool, 0);
   t_loop_close(&loop);
   t_gate_destroy(&g);
+}
+
+/* The monitor asks once per tick whether the CPUs are saturated; this
+ * answer counts the ticks. */
+static uv_sem_t ticks;
+static _Atomic bool cpus_saturated;
+static _Atomic bool second_started;
+
+static bool saturated_probe(void) {
+  uv_sem_post(&ticks);
+  return atomic_load(&cpus_saturated);
+}
+
+/* A gate that also posts ticks, so that a wrong start ends the wait. */
+static int work_gate_tick(void *arg, void **result) {
+  atomic_store(&second_started, true);
+  uv_sem_post(&ticks);
+  return t_work_gate(arg, result);
+}
+
+static void no_worker_is_added_while_cpus_are_saturated(void **state) {
+  uv_loop_t loop;
+  t_gate_t a, b;
+  (void)state;
+  t_loop_init(&loop);
+  t_gate_init(&a);
+  t_gate_init(&b);
+  assert_int_equal(uv_sem_init(&ticks, 0), 0);
+  atomic_store(&cpus_saturated, true);
+  uvpool__monitor_saturated_hook(saturated_probe);
+  uvpool_t *pool = t_pool_new(&loop, NULL);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, &a, NULL), 0);
+  uv_sem_wait(&a.started);
+  assert_int_equal(uvpool_submit(pool, work_gate_tick, &b, NULL), 0);
+  /* Each of these ticks saw a stuck worker and a task waiting. */
+  for (int i = 0; i < 5; i++) {
+    uv_sem_wait(&ticks);
+    assert_false(atomic_load(&second_started));
+  }
+  uvpool_stats_t s = t_stats(pool);
+  assert_int_equal(s.workers, 1);
+  assert_int_equal(s.queued, 1);
+  atomic_store(&cpus_saturated, false);
+  uv_sem_wait(&b.started); /* a later tick adds the worker */
+  assert_int_equal(t_stats(pool).workers, 2);
+  uv_sem_post(&a.go);
+  uv_sem_post(&b.go);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  uvpool__monitor_saturated_hook(NULL);
+  t_pool_close(pool, 0);
+  t_loop_close(&loop);
+  uv_sem_destroy(&ticks);
+  t_gate_destroy(&a);
+  t_gate_destroy(&b);
 }
 
 static void never_more_than_max_workers(void **state) {
@@ -273,6 +328,7 @@ int main(void) {
       cmocka_unit_test(no_worker_starts_before_work),
       cmocka_unit_test(submit_wait_submit_reuses_one_worker),
       cmocka_unit_test(busy_workers_make_room_for_one_more),
+      cmocka_unit_test(no_worker_is_added_while_cpus_are_saturated),
       cmocka_unit_test(never_more_than_max_workers),
       cmocka_unit_test(idle_worker_exits_after_timeout),
       cmocka_unit_test(min_workers_stay_alive_when_idle),
