@@ -164,7 +164,8 @@ struct uvpool_s {
   uv_cond_t mon_cv; /* the monitor waits here */
   uv_thread_t mon_tid;
   bool mon_stop;
-  uint64_t npopped; /* tasks taken from the run queue, for the monitor */
+  uint64_t npopped;     /* tasks taken from the run queue, for the monitor */
+  uint64_t inbox_taken; /* tasks moved from the inbox to the run queue */
   uvpool__worker_t *workers; /* alive */
   uvpool__worker_t *zombies; /* exited, not yet joined */
   _Atomic size_t nqueued;    /* written under mu; spinners read it */
@@ -232,6 +233,9 @@ UVPOOL__HIDDEN void uvpool__lane_done(uvpool_t *pool, unsigned lane);
 UVPOOL__HIDDEN size_t uvpool__queued(uvpool_t *pool);
 /* Under mu: tasks in the run queue (not those parked in lanes). */
 UVPOOL__HIDDEN size_t uvpool__runnable(uvpool_t *pool);
+/* Under mu, leaving the inbox where it is: the run queue plus the
+ * lock-free submits not yet moved; a push in flight may count early. */
+UVPOOL__HIDDEN size_t uvpool__runnable_estimate(const uvpool_t *pool);
 /* The inbox: any thread may push; false once closed. */
 UVPOOL__HIDDEN bool uvpool__inbox_push(uvpool_t *pool, uvpool_future_t *f);
 UVPOOL__HIDDEN void uvpool__inbox_close(uvpool_t *pool);

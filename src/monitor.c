@@ -112,10 +112,12 @@ static bool meter_saturated(cpu_meter_t *m) {
   return cpu + wall / 2 >= (uint64_t)m->ncpu * wall;
 }
 
-/* Under mu: whether a task waits that no free worker will take. */
+/* Under mu: whether a task waits that no free worker will take. The
+ * monitor only counts the inbox: moving it is the workers' job, and doing
+ * it here would hold mu while walking lines the loop thread just wrote. */
 static bool backlog_locked(uvpool_t *pool) {
-  return uvpool__runnable(pool) > 0 && pool->nspinning == 0 &&
-         pool->nparked == 0;
+  return (pool->nqueued > 0 || !uvpool__inbox_empty(pool)) &&
+         pool->nspinning == 0 && pool->nparked == 0;
 }
 
 static void monitor_main(void *arg) {
@@ -143,7 +145,7 @@ static void monitor_main(void *arg) {
       watching = true;
       tick = TICK_MIN_NS;
       pops = pool->npopped;
-      queued = uvpool__runnable(pool);
+      queued = uvpool__runnable_estimate(pool);
       (void)count_stuck_locked(pool);
       meter_start(&meter);
       continue;
@@ -151,7 +153,7 @@ static void monitor_main(void *arg) {
     (void)uv_cond_timedwait(&pool->mon_cv, &pool->mu, tick);
     if (pool->mon_stop)
       break;
-    now_queued = uvpool__runnable(pool);
+    now_queued = uvpool__runnable_estimate(pool);
     if (now_queued == 0) {
       watching = false;
       continue;

@@ -129,6 +129,7 @@ static void inbox_drain_locked(uvpool_t *pool) {
   while (f != NULL) {
     uvpool_future_t *next = f->next;
     run_queue_add(pool, f);
+    pool->inbox_taken++;
     f = next;
   }
 }
@@ -152,6 +153,16 @@ static void run_queue_del(uvpool_t *pool, uvpool_future_t *f) {
 size_t uvpool__runnable(uvpool_t *pool) {
   inbox_drain_locked(pool);
   return atomic_load_explicit(&pool->nqueued, memory_order_relaxed);
+}
+
+size_t uvpool__runnable_estimate(const uvpool_t *pool) {
+  /* Every inbox push was counted in loop_submitted before it was made,
+   * and what was taken was pushed: no underflow. */
+  uint64_t pushed = atomic_load_explicit(&((uvpool_t *)pool)->loop_submitted,
+                                         memory_order_relaxed);
+  return atomic_load_explicit(&((uvpool_t *)pool)->nqueued,
+                              memory_order_relaxed) +
+         (size_t)(pushed - pool->inbox_taken);
 }
 
 size_t uvpool__queued(uvpool_t *pool) {
