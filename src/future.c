@@ -185,19 +185,39 @@ static void funlock(uvpool_future_t *f, uint32_t clear) {
  * reference travels with the future onto the done list. Workers call it
  * without mu for the task they ran (nobody else may settle a running
  * task); everyone else holds mu. */
+static uint32_t settled_state(uint32_t old, uvpool_state_t st) {
+  return (old & ~UVPOOL__STATE_MASK & ~UVPOOL__F_WAITERS) | (uint32_t)st |
+         UVPOOL__F_ON_DONE_LIST;
+}
+
 void uvpool__settle(uvpool_t *pool, uvpool_future_t *f, uvpool_state_t st,
                     int status, void *result) {
   uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
-  uint32_t next;
   f->u.result = st == UVPOOL_DONE ? result : NULL;
   f->v.status = status;
-  do {
-    next = (old & ~UVPOOL__STATE_MASK & ~UVPOOL__F_WAITERS) | (uint32_t)st |
-           UVPOOL__F_ON_DONE_LIST;
-  } while (!atomic_compare_exchange_weak_explicit(
-      &f->state, &old, next, memory_order_release, memory_order_relaxed));
+  while (!atomic_compare_exchange_weak_explicit(
+      &f->state, &old, settled_state(old, st), memory_order_release,
+      memory_order_relaxed))
+    ;
   if (old & UVPOOL__F_WAITERS)
     uvpool__futex_wake_all(&f->state);
+  uvpool__done_push(pool, f);
+}
+
+/* Alone with f, nothing can set a waiter or lock bit meanwhile: a store
+ * instead of a compare-and-swap, and no waiter to wake. */
+void uvpool__settle_ran(uvpool_t *pool, uvpool_future_t *f, uvpool_state_t st,
+                        int status, void *result) {
+  uint32_t old;
+  if (!uvpool__pool_ref_only(f)) {
+    uvpool__settle(pool, f, st, status, result);
+    return;
+  }
+  old = atomic_load_explicit(&f->state, memory_order_relaxed);
+  f->u.result = st == UVPOOL_DONE ? result : NULL;
+  f->v.status = status;
+  atomic_store_explicit(&f->state, settled_state(old, st),
+                        memory_order_release);
   uvpool__done_push(pool, f);
 }
 
@@ -218,13 +238,6 @@ void uvpool__settle_task_locked(uvpool_t *pool, uvpool_future_t *f,
   uvpool__settle(pool, f, st, status, result);
 }
 
-/* True when the done list holds the only reference: then no other thread
- * can reach f (registering a callback, waiting or cancelling all need a
- * reference), so delivery may use plain stores instead of the bit lock. */
-static bool pool_holds_only_ref(uvpool_future_t *f) {
-  return atomic_load_explicit(&f->refs, memory_order_acquire) == 1;
-}
-
 /* Loop thread. Runs f's callbacks in registration order, with no lock
  * held, then drops the done list's reference. Callbacks registered while
  * these run are requeued by uvpool_future_on_done. */
@@ -232,7 +245,7 @@ void uvpool__future_deliver(uvpool_t *pool, uvpool_future_t *f) {
   uvpool__cbnode_t *tail, *n;
   uvpool_done_cb cb;
   void *data;
-  bool alone = pool_holds_only_ref(f);
+  bool alone = uvpool__pool_ref_only(f);
   uint32_t clear = UVPOOL__F_ON_DONE_LIST | UVPOOL__F_HAS_CB;
   if (!alone)
     flock(f);
@@ -265,7 +278,7 @@ void uvpool__future_deliver(uvpool_t *pool, uvpool_future_t *f) {
   }
   /* Still alone after the callbacks (they may have passed f on): free it
    * without the atomic decrement. */
-  if (pool_holds_only_ref(f))
+  if (uvpool__pool_ref_only(f))
     future_free(f);
   else
     uvpool_future_unref(f);

@@ -210,6 +210,10 @@ UVPOOL__HIDDEN uvpool_t *uvpool__future_pool(const uvpool_future_t *f);
 UVPOOL__HIDDEN uvpool_future_t *uvpool__future_alloc(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__settle(uvpool_t *pool, uvpool_future_t *f,
                                    uvpool_state_t st, int status, void *result);
+/* uvpool__settle for the worker that ran f, without mu. */
+UVPOOL__HIDDEN void uvpool__settle_ran(uvpool_t *pool, uvpool_future_t *f,
+                                       uvpool_state_t st, int status,
+                                       void *result);
 UVPOOL__HIDDEN void uvpool__count_settled_locked(uvpool_t *pool,
                                                  uvpool_state_t st);
 UVPOOL__HIDDEN void uvpool__settle_task_locked(uvpool_t *pool,
@@ -311,6 +315,15 @@ static inline uvpool_future_t *uvpool__list_reverse(uvpool_future_t *f) {
     f = next;
   }
   return out;
+}
+
+/* True when the pool's reference is f's only one. Then no other thread
+ * can reach f (waiting, registering a callback and cancelling all need a
+ * reference), so whoever the pool lets handle f (the worker running it,
+ * the loop thread delivering it) may write its state word with plain
+ * stores instead of read-modify-writes. */
+static inline bool uvpool__pool_ref_only(uvpool_future_t *f) {
+  return atomic_load_explicit(&f->refs, memory_order_acquire) == 1;
 }
 
 /* A millisecond timeout or deadline beyond what the nanosecond clock can

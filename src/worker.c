@@ -107,7 +107,7 @@ typedef struct {
 static void publish(uvpool_t *pool, uvpool__worker_t *w, outcome_t *o) {
   if (o->f == NULL)
     return;
-  uvpool__settle(pool, o->f, o->st, o->rc, o->result);
+  uvpool__settle_ran(pool, o->f, o->st, o->rc, o->result);
   o->f = NULL;
   atomic_store_explicit(&w->publishing, false, memory_order_release);
 }
@@ -151,8 +151,15 @@ static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f,
   if (atomic_load_explicit(&pool->nqueued, memory_order_relaxed) > 0 ||
       !uvpool__inbox_empty(pool))
     uvpool__kick_locked(pool);
-  /* PENDING is 0, so or-ing keeps the bits other threads set. */
-  atomic_fetch_or_explicit(&f->state, UVPOOL_RUNNING, memory_order_relaxed);
+  /* PENDING is 0, so or-ing keeps the bits other threads set; alone with
+   * f, no other thread sets any. */
+  if (e == NULL && uvpool__pool_ref_only(f))
+    atomic_store_explicit(
+        &f->state,
+        atomic_load_explicit(&f->state, memory_order_relaxed) | UVPOOL_RUNNING,
+        memory_order_relaxed);
+  else
+    atomic_fetch_or_explicit(&f->state, UVPOOL_RUNNING, memory_order_relaxed);
   if (e != NULL) {
     atomic_fetch_and_explicit(&f->state, ~UVPOOL__F_EXT, memory_order_relaxed);
     uvpool__free(e);
