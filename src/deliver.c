@@ -4,11 +4,6 @@
  * whether the handle keeps the loop alive and whether a close can finish. */
 #include "internal.h"
 
-bool uvpool__on_loop_thread(const uvpool_t *pool) {
-  uv_thread_t self = uv_thread_self();
-  return uv_thread_equal(&self, &pool->loop_thread) != 0;
-}
-
 /* Under mu, on the loop thread only (uv_ref/uv_unref are not thread
  * safe). The handle is referenced while anything is undelivered or the
  * pool closes, so an idle pool lets uv_run() return. */

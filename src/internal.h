@@ -4,6 +4,7 @@
 
 #include "uvpool.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -279,7 +280,6 @@ UVPOOL__HIDDEN void uvpool__forget_worker(void);
 
 /* deliver.c: the loop side. */
 UVPOOL__HIDDEN void uvpool__async_cb(uv_async_t *handle);
-UVPOOL__HIDDEN bool uvpool__on_loop_thread(const uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__keepalive_locked(uvpool_t *pool);
 
 /* pool.c */
@@ -324,6 +324,12 @@ static inline uvpool_future_t *uvpool__list_reverse(uvpool_future_t *f) {
  * stores instead of read-modify-writes. */
 static inline bool uvpool__pool_ref_only(uvpool_future_t *f) {
   return atomic_load_explicit(&f->refs, memory_order_acquire) == 1;
+}
+
+/* Asked on every submit and free: inline, and without libuv's wrappers
+ * (uv_thread_t is pthread_t on Unix). */
+static inline bool uvpool__on_loop_thread(const uvpool_t *pool) {
+  return pthread_equal(pthread_self(), pool->loop_thread) != 0;
 }
 
 /* A millisecond timeout or deadline beyond what the nanosecond clock can
