@@ -121,6 +121,9 @@ struct uvpool_s {
    * read it from any thread. */
   _Atomic uint64_t loop_submitted;
   bool refd; /* async handle referenced; written on the loop thread */
+  /* Waits for completions that timed out in a row, and waits to skip
+   * before trying again (deliver.c). */
+  unsigned wait_misses, wait_skip;
 
   /* Plain tasks submitted without mu: a multi-producer stack with a
    * closed bit, moved to pend by holders of mu (see queue.c). */
@@ -139,6 +142,8 @@ struct uvpool_s {
 
   /* Settled futures for the loop: a multi-producer stack (see queue.c). */
   UVPOOL__LINE _Atomic(uvpool_future_t *) done;
+  /* The loop thread spins on done: pushers need not wake it. */
+  _Atomic bool loop_watching;
 
   /* Freed off the loop thread: a multi-producer stack that the allocator
    * empties in one exchange. */
@@ -298,8 +303,9 @@ static inline bool uvpool__stack_push(_Atomic(uvpool_future_t *) *top,
   uvpool_future_t *head = atomic_load_explicit(top, memory_order_relaxed);
   do {
     f->next = head;
+    /* seq_cst: a done-list pusher looks at loop_watching next. */
   } while (!atomic_compare_exchange_weak_explicit(
-      top, &head, f, memory_order_release, memory_order_relaxed));
+      top, &head, f, memory_order_seq_cst, memory_order_relaxed));
   return head == NULL;
 }
 

@@ -275,15 +275,19 @@ void uvpool__pend_cancel_all(uvpool_t *pool, int status) {
 /* The done list is a multi-producer stack (Treiber): workers push without
  * the pool lock; the loop takes it whole with one exchange and reverses it
  * to completion order. Only that exchange consumes, so there is no ABA.
- * The loop is woken only when the stack goes from empty to non-empty, and
- * uv_async_send coalesces anyway.
+ * The loop is woken only when the stack goes from empty to non-empty and
+ * the loop thread is not spinning on it, and uv_async_send coalesces
+ * anyway.
  *
  * The send never races uv_close: a close finishes only when, under mu,
  * no worker is left, the stack is empty and nothing is outstanding. A
  * worker pushes and sends before it leaves; every other caller pushes and
  * sends under mu. */
 void uvpool__done_push(uvpool_t *pool, uvpool_future_t *f) {
-  if (uvpool__stack_push(&pool->done, f) && (!pool->forked || pool->closing) &&
+  /* A loop thread that spins on the list sees the push: no send. The
+   * seq_cst push and load pair with the loop's (see wait_done). */
+  if (uvpool__stack_push(&pool->done, f) &&
+      !atomic_load(&pool->loop_watching) && (!pool->forked || pool->closing) &&
       !atomic_load_explicit(&pool->exiting, memory_order_relaxed))
     uv_async_send(&pool->async);
 }
