@@ -99,7 +99,9 @@ typedef struct {
   unsigned flags;
   /* A worker that finds the queue empty spins this long before it parks,
    * so a task submitted meanwhile starts without a wake-up. At most one
-   * worker of a pool spins at a time; an idle pool does not spin.
+   * worker of a pool spins at a time; an idle pool does not spin. It also
+   * caps (at 10 us) how long the loop thread, after callbacks that
+   * submitted work, spins for that work's completions (see README).
    * 0: never spin. UVPOOL_SPIN_DEFAULT (the default): 50 us. */
   unsigned spin_us;
 } uvpool_options_t;
