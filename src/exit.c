@@ -236,6 +236,7 @@ static void disown_pool(uvpool_t *p) {
   p->dl_running = false;  /* the deadline thread is gone too */
   p->mon_running = false; /* and the monitor */
   p->mon_sleeping = false;
+  p->loop_watching = false; /* a fork during the loop thread's wait */
   /* Nobody waits on these in the child; fresh ones are safe to reuse. */
   uv_cond_init(&p->work_cv);
   uv_cond_init(&p->drain_cv);

@@ -94,6 +94,8 @@ typedef struct uvpool__worker_s {
   uvpool_future_t *current; /* task it runs, or NULL; under pool->mu */
   uint64_t started;         /* tasks it took; under pool->mu */
   uint64_t mon_seen;        /* started at the monitor's last tick */
+  unsigned mon_stuck;       /* ticks it was seen stuck on one task */
+  int ktid;                 /* kernel thread id, set before it takes mu */
   uv_thread_t tid;
   unsigned id;
   bool idle_exit;          /* leaves for idleness; counted in pool->nleaving */
@@ -269,6 +271,9 @@ UVPOOL__HIDDEN void uvpool__done_push(uvpool_t *pool, uvpool_future_t *f);
 UVPOOL__HIDDEN int uvpool__monitor_start_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__monitor_wake_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__monitor_stop(uvpool_t *pool);
+/* Ticks a running worker may be stuck on one task, while the process
+ * saturates its CPUs, before the monitor helps it anyway (monitor.c). */
+#define UVPOOL__RUNNING_GRACE_TICKS 20u
 /* Test hook (fault-injection builds): replaces the monitor's look at the
  * process's CPU use with hook's answer to "are the CPUs saturated?",
  * asked once per tick. NULL restores it. */

@@ -21,16 +21,20 @@
  * whose cores the process already keeps busy (the loop thread and the
  * workers it has), a thread is runnable but not running. Another thread
  * there would only take CPU from those, and more preemption would make
- * more workers look stuck. So no worker is added for a tick in which the
- * process used all but half a core of the CPUs it may run on; a worker
- * blocked in a system call uses none, so blocking work still gets help.
+ * more workers look stuck. So in a tick in which the process used all but
+ * half a core of the CPUs it may run on, a stuck worker gets help only if
+ * its thread sleeps (the scheduler's state for it, from /proc), as one
+ * blocked in a system call does: blocking work always gets help.
  *
  * Lock order: pool->mu only. The monitor never runs work. */
 #include "internal.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define TICK_MIN_NS 50000u
 #define TICK_MAX_NS 1000000u
@@ -58,15 +62,67 @@ static bool add_workers_locked(uvpool_t *pool, size_t n) {
   return wake > 0 || pool->nworkers != before;
 }
 
-/* Under mu: the workers that ran one task since the last call. */
-static size_t count_stuck_locked(uvpool_t *pool) {
-  size_t n = 0;
+/* Under mu: remembers how many tasks each worker took, for the next
+ * tick's count_stuck_locked. */
+static void note_started_locked(uvpool_t *pool) {
   for (uvpool__worker_t *w = pool->workers; w != NULL; w = w->next) {
-    if (w->current != NULL && w->started == w->mon_seen)
-      n++;
+    w->mon_seen = w->started;
+    w->mon_stuck = 0;
+  }
+}
+
+/* Whether thread tid sleeps (in a system call, on a lock): the scheduler
+ * state in /proc/self/task/TID/stat, where R is running or waiting for a
+ * CPU. Unknown counts as asleep, the case that must not go without help. */
+static bool thread_asleep(int tid) {
+  char path[64], buf[512];
+  const char *paren;
+  ssize_t n;
+  int fd;
+  snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return true; /* GCOVR_EXCL_LINE: /proc is mounted where tests run */
+  n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0)
+    return true; /* GCOVR_EXCL_LINE */
+  buf[n] = '\0';
+  /* "tid (name) S ...": the name may hold spaces and parentheses. */
+  paren = strrchr(buf, ')');
+  return paren == NULL || paren[1] != ' ' || paren[2] != 'R';
+}
+
+/* Under mu, dropped while it reads /proc: how many workers ran one task
+ * for the whole tick and should get help. One asleep in that task always
+ * does; one running (or preempted) only while the process leaves CPUs
+ * spare, since another thread would otherwise only take CPU from it, or
+ * once it has been stuck for UVPOOL__RUNNING_GRACE_TICKS ticks: a task
+ * that spins until a queued one runs must not wait forever, and queued
+ * tasks wait behind a long computation for a bounded time. */
+static size_t count_stuck_locked(uvpool_t *pool, bool saturated) {
+  enum { PEEK_MAX = 64 };
+  int tids[PEEK_MAX];
+  size_t n = 0, help = 0;
+  for (uvpool__worker_t *w = pool->workers; w != NULL; w = w->next) {
+    if (w->current == NULL || w->started != w->mon_seen) {
+      w->mon_stuck = 0;
+    } else if (++w->mon_stuck < UVPOOL__RUNNING_GRACE_TICKS && saturated &&
+               n < PEEK_MAX) {
+      tids[n++] = w->ktid;
+    } else {
+      help++; /* beyond PEEK_MAX or the grace: as if asleep */
+    }
     w->mon_seen = w->started;
   }
-  return n;
+  if (n == 0)
+    return help;
+  uv_mutex_unlock(&pool->mu);
+  for (size_t i = 0; i < n; i++)
+    if (thread_asleep(tids[i]))
+      help++;
+  uv_mutex_lock(&pool->mu);
+  return help;
 }
 
 #ifdef UVPOOL_FAULT_INJECTION
@@ -134,7 +190,6 @@ static void monitor_main(void *arg) {
   uv_mutex_lock(&pool->mu);
   while (!pool->mon_stop) {
     size_t now_queued, stuck;
-    bool saturated;
     if (!watching) {
       /* Sleep until a submit finds every worker busy. Counting itself
        * asleep before the last look pairs with uvpool__kick. */
@@ -146,7 +201,7 @@ static void monitor_main(void *arg) {
       tick = TICK_MIN_NS;
       pops = pool->npopped;
       queued = uvpool__runnable_estimate(pool);
-      (void)count_stuck_locked(pool);
+      note_started_locked(pool);
       meter_start(&meter);
       continue;
     }
@@ -158,10 +213,10 @@ static void monitor_main(void *arg) {
       watching = false;
       continue;
     }
-    stuck = count_stuck_locked(pool);
-    saturated = meter_saturated(&meter);
-    if (pool->npopped - pops < queued && stuck > 0 && !pool->forked &&
-        !saturated) {
+    stuck = count_stuck_locked(pool, meter_saturated(&meter));
+    if (pool->mon_stop)
+      break;
+    if (pool->npopped - pops < queued && stuck > 0 && !pool->forked) {
       /* Back to short ticks only if it changed something: at max_workers
        * with every worker stuck, polling fast would only burn CPU. */
       if (add_workers_locked(pool, stuck < now_queued ? stuck : now_queued))

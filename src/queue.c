@@ -4,10 +4,12 @@
  * pushed on a multi-producer stack (Treiber's, like the done list) whose
  * low bit, INBOX_CLOSED, refuses further pushes once the pool stops
  * taking work; futures are 64-byte aligned, so the bit is free. Whoever
- * holds mu and needs the run queue complete (a worker popping, a cancel, a
- * locked submit, stats) first moves the whole inbox to the run queue's
- * tail in submission order. Every push into the run queue is preceded by
- * that move, so tasks keep one global submission order.
+ * holds mu and needs the run queue complete (a cancel, a locked submit,
+ * stats, a worker whose run queue ran dry) first moves the whole inbox to
+ * the run queue's tail in submission order. Every push into the run queue
+ * is preceded by that move, so tasks keep one global submission order,
+ * and a worker may pop the run queue's head without it (the inbox's tasks
+ * are younger, see uvpool__pend_pop).
  *
  * Run queue: one doubly linked list (O(1) cancel), ordered by priority,
  * FIFO within a priority. Starvation rule: a queued task can be overtaken

@@ -13,6 +13,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* The worker this thread is, or NULL: lets the exit handler avoid waiting
  * for its own thread and lets work ask whether it was cancelled. */
@@ -146,8 +148,8 @@ static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f,
   w->current = f;
   w->started++;
   /* Hand the wake-up on: a spinning or starting worker takes one task,
-   * and this may have been it. A look at the inbox, not a drain: that is
-   * for the next pop (see uvpool__pend_pop). */
+   * and this may have been it. A look at the inbox, not a drain, unless
+   * there are parked workers to weigh it against (uvpool__wake_locked). */
   if (atomic_load_explicit(&pool->nqueued, memory_order_relaxed) > 0 ||
       !uvpool__inbox_empty(pool))
     uvpool__kick_locked(pool);
@@ -324,6 +326,7 @@ static void worker_main(void *arg) {
   int rc = 0;
 
   tls_worker = w;
+  w->ktid = (int)syscall(SYS_gettid);
   set_thread_name(pool, w->id);
   if (pool->opts.thread_init != NULL) {
     rc = uvpool__uv_code(pool->opts.thread_init(pool->opts.thread_data));

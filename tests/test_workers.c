@@ -1,6 +1,6 @@
-/* Worker lifecycle: lazy start, reuse before spawn, help for blocked
- * workers but not for preempted ones, max_workers, idle exit,
- * min_workers, names, stack size, thread hooks. */
+/* Worker lifecycle: lazy start, reuse before spawn, help for stuck
+ * workers (for running ones only while CPUs are spare), max_workers, idle
+ * exit, min_workers, names, stack size, thread hooks. */
 #include "util.h"
 
 #include <pthread.h>
@@ -73,21 +73,49 @@ static int work_gate_tick(void *arg, void **result) {
   return t_work_gate(arg, result);
 }
 
-static void no_worker_is_added_while_cpus_are_saturated(void **state) {
+/* Runs on a CPU (never asleep) until *arg is set. */
+typedef struct {
+  uv_sem_t started;
+  _Atomic bool stop;
+} spinner_t;
+
+static int work_spin(void *arg, void **result) {
+  spinner_t *sp = arg;
+  (void)result;
+  uv_sem_post(&sp->started);
+  while (!atomic_load_explicit(&sp->stop, memory_order_relaxed))
+    ;
+  return 0;
+}
+
+static void saturated_test_begin(bool saturated) {
+  assert_int_equal(uv_sem_init(&ticks, 0), 0);
+  atomic_store(&cpus_saturated, saturated);
+  atomic_store(&second_started, false);
+  uvpool__monitor_saturated_hook(saturated_probe);
+}
+
+static void saturated_test_end(void) {
+  uvpool__monitor_saturated_hook(NULL);
+  uv_sem_destroy(&ticks);
+}
+
+static void
+no_worker_is_added_beside_a_running_one_while_cpus_are_saturated(void **state) {
   uv_loop_t loop;
-  t_gate_t a, b;
+  spinner_t sp;
+  t_gate_t b;
   (void)state;
   t_loop_init(&loop);
-  t_gate_init(&a);
   t_gate_init(&b);
-  assert_int_equal(uv_sem_init(&ticks, 0), 0);
-  atomic_store(&cpus_saturated, true);
-  uvpool__monitor_saturated_hook(saturated_probe);
+  assert_int_equal(uv_sem_init(&sp.started, 0), 0);
+  atomic_init(&sp.stop, false);
+  saturated_test_begin(true);
   uvpool_t *pool = t_pool_new(&loop, NULL);
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &a, NULL), 0);
-  uv_sem_wait(&a.started);
+  assert_int_equal(uvpool_submit(pool, work_spin, &sp, NULL), 0);
+  uv_sem_wait(&sp.started);
   assert_int_equal(uvpool_submit(pool, work_gate_tick, &b, NULL), 0);
-  /* Each of these ticks saw a stuck worker and a task waiting. */
+  /* Each of these ticks saw a stuck, running worker and a task waiting. */
   for (int i = 0; i < 5; i++) {
     uv_sem_wait(&ticks);
     assert_false(atomic_load(&second_started));
@@ -98,13 +126,69 @@ static void no_worker_is_added_while_cpus_are_saturated(void **state) {
   atomic_store(&cpus_saturated, false);
   uv_sem_wait(&b.started); /* a later tick adds the worker */
   assert_int_equal(t_stats(pool).workers, 2);
+  atomic_store(&sp.stop, true);
+  uv_sem_post(&b.go);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  saturated_test_end();
+  t_pool_close(pool, 0);
+  t_loop_close(&loop);
+  uv_sem_destroy(&sp.started);
+  t_gate_destroy(&b);
+}
+
+static void
+running_worker_gets_help_after_a_grace_when_saturated(void **state) {
+  uv_loop_t loop;
+  spinner_t sp;
+  t_gate_t b;
+  unsigned seen = 0;
+  (void)state;
+  t_loop_init(&loop);
+  t_gate_init(&b);
+  assert_int_equal(uv_sem_init(&sp.started, 0), 0);
+  atomic_init(&sp.stop, false);
+  saturated_test_begin(true);
+  uvpool_t *pool = t_pool_new(&loop, NULL);
+  assert_int_equal(uvpool_submit(pool, work_spin, &sp, NULL), 0);
+  uv_sem_wait(&sp.started);
+  assert_int_equal(uvpool_submit(pool, work_gate_tick, &b, NULL), 0);
+  /* Every post is a tick, until the last: b starting. */
+  do {
+    uv_sem_wait(&ticks);
+    seen++;
+  } while (!atomic_load(&second_started));
+  assert_true(seen > UVPOOL__RUNNING_GRACE_TICKS - 1);
+  atomic_store(&sp.stop, true);
+  uv_sem_post(&b.go);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  saturated_test_end();
+  t_pool_close(pool, 0);
+  t_loop_close(&loop);
+  uv_sem_destroy(&sp.started);
+  t_gate_destroy(&b);
+}
+
+static void
+blocked_worker_gets_help_even_when_cpus_are_saturated(void **state) {
+  uv_loop_t loop;
+  t_gate_t a, b;
+  (void)state;
+  t_loop_init(&loop);
+  t_gate_init(&a);
+  t_gate_init(&b);
+  saturated_test_begin(true);
+  uvpool_t *pool = t_pool_new(&loop, NULL);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, &a, NULL), 0);
+  uv_sem_wait(&a.started);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, &b, NULL), 0);
+  uv_sem_wait(&b.started); /* the worker running a sleeps: b gets one */
+  assert_int_equal(t_stats(pool).workers, 2);
   uv_sem_post(&a.go);
   uv_sem_post(&b.go);
   assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  uvpool__monitor_saturated_hook(NULL);
+  saturated_test_end();
   t_pool_close(pool, 0);
   t_loop_close(&loop);
-  uv_sem_destroy(&ticks);
   t_gate_destroy(&a);
   t_gate_destroy(&b);
 }
@@ -328,7 +412,10 @@ int main(void) {
       cmocka_unit_test(no_worker_starts_before_work),
       cmocka_unit_test(submit_wait_submit_reuses_one_worker),
       cmocka_unit_test(busy_workers_make_room_for_one_more),
-      cmocka_unit_test(no_worker_is_added_while_cpus_are_saturated),
+      cmocka_unit_test(
+          no_worker_is_added_beside_a_running_one_while_cpus_are_saturated),
+      cmocka_unit_test(blocked_worker_gets_help_even_when_cpus_are_saturated),
+      cmocka_unit_test(running_worker_gets_help_after_a_grace_when_saturated),
       cmocka_unit_test(never_more_than_max_workers),
       cmocka_unit_test(idle_worker_exits_after_timeout),
       cmocka_unit_test(min_workers_stay_alive_when_idle),
