@@ -372,7 +372,7 @@ int uvpool_future_on_done(uvpool_future_t *f, uvpool_done_cb cb, void *data) {
   if (!uvpool__settled(s) || (s & UVPOOL__F_ON_DONE_LIST)) {
     bool used = cb_append(f, s, node, cb, data);
     funlock(f, 0);
-    if (!used)
+    if (!used && node != NULL) /* the common case allocates nothing */
       uvpool__free(node);
     return 0;
   }
