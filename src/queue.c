@@ -44,15 +44,23 @@ static uint32_t overtaken(const uvpool_future_t *f) {
   return (s & UVPOOL__OVERTAKE_MASK) / UVPOOL__OVERTAKE_ONE;
 }
 
+/* The head's prev is not kept (it may be stale): taking the head then
+ * writes nothing in the next task's line, which is likely in no cache of
+ * this core, and the unlock that follows need not wait for it. */
 static void list_unlink(uvpool__list_t *l, uvpool_future_t *f) {
-  if (f->prev != NULL)
-    f->prev->next = f->next;
-  else
+  if (f == l->head) {
     l->head = f->next;
-  if (f->next != NULL)
-    f->next->prev = f->prev;
-  else
-    l->tail = f->prev;
+    if (f->next == NULL)
+      l->tail = NULL;
+    else /* fetched while f runs, for the next pop */
+      __builtin_prefetch(f->next, 1);
+  } else {
+    f->prev->next = f->next;
+    if (f->next != NULL)
+      f->next->prev = f->prev;
+    else
+      l->tail = f->prev;
+  }
   f->next = f->prev = NULL;
 }
 
@@ -76,7 +84,7 @@ static void list_insert_ordered(uvpool__list_t *l, uvpool_future_t *f) {
   uvpool_future_t *pos = l->tail;
   while (pos != NULL && prio_of(pos) < p &&
          overtaken(pos) < UVPOOL__MAX_OVERTAKE)
-    pos = pos->prev;
+    pos = pos == l->head ? NULL : pos->prev;
   for (uvpool_future_t *n = pos != NULL ? pos->next : l->head; n != NULL;
        n = n->next)
     atomic_fetch_add_explicit(&n->state, UVPOOL__OVERTAKE_ONE,
