@@ -198,8 +198,8 @@ static void free_workers(uvpool__worker_t *w) {
  * child forever; every future lives in a slab, so clear them all. */
 static void clear_future_locks(uvpool_t *p) {
   for (uvpool__slab_t *slab = p->slabs; slab != NULL; slab = slab->next) {
-    uvpool_future_t *slots = (uvpool_future_t *)(void *)slab;
-    for (size_t i = 1; i < UVPOOL__SLAB_SIZE / sizeof(*slots); i++) {
+    uvpool_future_t *slots = slab->slots;
+    for (size_t i = 0; i < UVPOOL__SLAB_SLOTS; i++) {
       uint32_t s = atomic_fetch_and_explicit(&slots[i].state, ~UVPOOL__F_LOCK,
                                              memory_order_relaxed);
       /* Held and combined futures are on no list: settle them here. Free

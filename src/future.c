@@ -21,32 +21,28 @@
 #include <sched.h>
 #include <string.h>
 
-#define SLAB_SLOTS (UVPOOL__SLAB_SIZE / sizeof(uvpool_future_t))
-
 _Static_assert(sizeof(uvpool_future_t) == 64, "a future is one cache line");
-_Static_assert(sizeof(uvpool__slab_t) <= sizeof(uvpool_future_t),
-               "the slab header fits the first slot");
-
-uvpool_t *uvpool__future_pool(const uvpool_future_t *f) {
-  /* Slabs are aligned to their size: masking finds the header. */
-  uintptr_t base = (uintptr_t)f & ~(uintptr_t)(UVPOOL__SLAB_SIZE - 1);
-  // NOLINTNEXTLINE(performance-no-int-to-ptr)
-  const uvpool__slab_t *slab = (const uvpool__slab_t *)base;
-  return slab->pool;
-}
+_Static_assert(UVPOOL__SLAB_SLOTS * sizeof(uvpool_future_t) ==
+                   UVPOOL__SLAB_SIZE,
+               "a slab is all futures");
 
 static bool slab_grow(uvpool_t *pool) {
-  uvpool__slab_t *slab =
-      uvpool__aligned_alloc(UVPOOL__SLAB_SIZE, UVPOOL__SLAB_SIZE);
-  uvpool_future_t *slots = (uvpool_future_t *)(void *)slab;
+  uvpool__slab_t *slab = uvpool__malloc(sizeof(*slab));
+  uvpool_future_t *slots;
   if (slab == NULL)
     return false;
-  slab->pool = pool;
+  slots = uvpool__aligned_alloc(sizeof(*slots), UVPOOL__SLAB_SIZE);
+  if (slots == NULL) {
+    uvpool__free(slab);
+    return false;
+  }
+  slab->slots = slots;
   slab->next = pool->slabs;
   pool->slabs = slab;
   /* Link slots in address order so that fresh futures are handed out
    * sequentially (friendlier to the prefetcher). */
-  for (size_t i = SLAB_SLOTS - 1; i >= 1; i--) {
+  for (size_t i = UVPOOL__SLAB_SLOTS; i-- > 0;) {
+    slots[i].pool = pool;
     atomic_init(&slots[i].state, 0); /* fork_child scans every slot */
     slots[i].next = pool->free_local;
     pool->free_local = &slots[i];
@@ -118,6 +114,7 @@ void uvpool__slabs_free(uvpool_t *pool) {
   uvpool__slab_t *slab = pool->slabs;
   while (slab != NULL) {
     uvpool__slab_t *next = slab->next;
+    uvpool__free(slab->slots);
     uvpool__free(slab);
     slab = next;
   }
@@ -246,19 +243,22 @@ void uvpool__settle_task_locked(uvpool_t *pool, uvpool_future_t *f,
  * held, then drops the done list's reference. Callbacks registered while
  * these run are requeued by uvpool_future_on_done. */
 void uvpool__future_deliver(uvpool_t *pool, uvpool_future_t *f) {
-  uvpool__cbnode_t *tail, *n;
+  uvpool__cbnode_t *tail = NULL, *n;
   uvpool_done_cb cb;
   void *data;
   bool alone = uvpool__pool_ref_only(f);
-  uint32_t clear = UVPOOL__F_ON_DONE_LIST | UVPOOL__F_HAS_CB;
-  if (!alone)
-    flock(f, false);
+  uint32_t clear =
+      UVPOOL__F_ON_DONE_LIST | UVPOOL__F_HAS_CB | UVPOOL__F_CB_LIST;
+  uint32_t s = alone ? atomic_load_explicit(&f->state, memory_order_relaxed)
+                     : flock(f, false);
   cb = f->cb;
   data = f->cb_data;
-  tail = f->more_tail;
+  if (s & UVPOOL__F_CB_LIST) {
+    tail = data;
+    cb = NULL;
+  }
   f->cb = NULL;
   f->cb_data = NULL;
-  f->more_tail = NULL;
   /* Cleared before the callbacks run: one that registers another on f
    * must see f delivered, so that it is queued again. */
   if (alone)
@@ -290,43 +290,84 @@ void uvpool__future_deliver(uvpool_t *pool, uvpool_future_t *f) {
 
 /* ---- callbacks ---------------------------------------------------------- */
 
-/* Under F_LOCK taken with claim, which returned locked_state. Takes node
- * when the inline slot was busy; returns whether node was used. */
-static bool cb_append(uvpool_future_t *f, uint32_t locked_state,
-                      uvpool__cbnode_t *node, uvpool_done_cb cb, void *data) {
+/* Nodes allocated before taking F_LOCK, for a registration that finds
+ * the inline slot taken. */
+typedef struct {
+  uvpool__cbnode_t *n[2];
+  unsigned have;
+} spare_t;
+
+/* Nodes a registration needs in state s: none while the inline slot is
+ * free, two to move the inline callback into a list beside the new one,
+ * one to append to the list. */
+static unsigned nodes_needed(uint32_t s) {
+  if ((s & UVPOOL__F_HAS_CB) == 0)
+    return 0;
+  return (s & UVPOOL__F_CB_LIST) ? 1 : 2;
+}
+
+static bool spare_fill(spare_t *sp, unsigned need) {
+  while (sp->have < need) {
+    uvpool__cbnode_t *n = uvpool__malloc(sizeof(*n));
+    if (n == NULL)
+      return false;
+    sp->n[sp->have++] = n;
+  }
+  return true;
+}
+
+static void spare_free(spare_t *sp) {
+  while (sp->have > 0)
+    uvpool__free(sp->n[--sp->have]);
+}
+
+static uvpool__cbnode_t *node_new(spare_t *sp, uvpool_done_cb cb, void *data) {
+  uvpool__cbnode_t *n = sp->n[--sp->have];
+  n->cb = cb;
+  n->data = data;
+  return n;
+}
+
+/* Under F_LOCK taken with claim, which returned locked_state; sp holds
+ * nodes_needed(locked_state) nodes or more. */
+static void cb_append(uvpool_future_t *f, uint32_t locked_state, spare_t *sp,
+                      uvpool_done_cb cb, void *data) {
+  uvpool__cbnode_t *node, *first;
   if ((locked_state & UVPOOL__F_HAS_CB) == 0) {
     f->cb = cb;
     f->cb_data = data;
-    return false;
+    return;
   }
-  assert(node != NULL); /* callers allocate when they saw the slot taken */
-  node->cb = cb;
-  node->data = data;
-  if (f->more_tail == NULL) {
-    node->next = node;
+  assert(sp->have >= nodes_needed(locked_state));
+  node = node_new(sp, cb, data);
+  if (locked_state & UVPOOL__F_CB_LIST) {
+    uvpool__cbnode_t *tail = f->cb_data;
+    node->next = tail->next;
+    tail->next = node;
   } else {
-    node->next = f->more_tail->next;
-    f->more_tail->next = node;
+    first = node_new(sp, f->cb, f->cb_data);
+    first->next = node;
+    node->next = first;
+    f->cb = NULL;
+    atomic_fetch_or_explicit(&f->state, UVPOOL__F_CB_LIST,
+                             memory_order_relaxed);
   }
-  f->more_tail = node;
-  return true;
+  f->cb_data = node;
 }
 
 /* The slow path: f settled and its earlier callbacks were delivered, so f
  * must go back on the done list, under mu, unless the pool finished. */
-static int on_done_requeue(uvpool_t *pool, uvpool_future_t *f,
-                           uvpool__cbnode_t *node, uvpool_done_cb cb,
-                           void *data) {
+static int on_done_requeue(uvpool_t *pool, uvpool_future_t *f, spare_t *sp,
+                           uvpool_done_cb cb, void *data) {
   uint32_t s;
-  bool used;
   uv_mutex_lock(&pool->mu);
   if (atomic_load(&pool->finished) || atomic_load(&pool->exiting)) {
     uv_mutex_unlock(&pool->mu);
-    uvpool__free(node);
+    spare_free(sp);
     return UV_ESHUTDOWN;
   }
   s = flock(f, true);
-  used = cb_append(f, s, node, cb, data);
+  cb_append(f, s, sp, cb, data);
   /* Already queued again only if another thread requeued f between our
    * look at it and this lock: a race the stress test may or may not hit. */
   if ((s & UVPOOL__F_ON_DONE_LIST) == 0) {
@@ -339,14 +380,13 @@ static int on_done_requeue(uvpool_t *pool, uvpool_future_t *f,
   }
   funlock(f, 0);
   uv_mutex_unlock(&pool->mu);
-  if (!used) /* the inline slot freed up meanwhile: the same kind of race */
-    uvpool__free(node);
+  spare_free(sp); /* what a racing registration left unneeded */
   return 0;
 }
 
 int uvpool_future_on_done(uvpool_future_t *f, uvpool_done_cb cb, void *data) {
   uvpool_t *pool;
-  uvpool__cbnode_t *node = NULL;
+  spare_t sp = {{NULL, NULL}, 0};
   uint32_t s;
   if (f == NULL || cb == NULL)
     return UV_EINVAL;
@@ -355,14 +395,13 @@ int uvpool_future_on_done(uvpool_future_t *f, uvpool_done_cb cb, void *data) {
     return UV_ESHUTDOWN;
   for (;;) {
     s = atomic_load_explicit(&f->state, memory_order_relaxed);
-    if ((s & UVPOOL__F_HAS_CB) && node == NULL) {
-      node = uvpool__malloc(sizeof(*node));
-      if (node == NULL)
-        return UV_ENOMEM;
+    if (!spare_fill(&sp, nodes_needed(s))) {
+      spare_free(&sp);
+      return UV_ENOMEM;
     }
     s = flock(f, true);
-    /* Taken only if another thread registered between the two looks. */
-    if ((s & UVPOOL__F_HAS_CB) && node == NULL) {
+    /* Short only if another thread registered between the two looks. */
+    if (nodes_needed(s) > sp.have) {
       funlock(f, 0); /* the slot was taken meanwhile: allocate, retry */
       continue;
     }
@@ -370,21 +409,20 @@ int uvpool_future_on_done(uvpool_future_t *f, uvpool_done_cb cb, void *data) {
   }
   /* Unsettled, or settled but not yet delivered: delivery will see it. */
   if (!uvpool__settled(s) || (s & UVPOOL__F_ON_DONE_LIST)) {
-    bool used = cb_append(f, s, node, cb, data);
+    cb_append(f, s, &sp, cb, data);
     funlock(f, 0);
-    if (!used && node != NULL) /* the common case allocates nothing */
-      uvpool__free(node);
+    spare_free(&sp); /* the common case allocated nothing */
     return 0;
   }
-  /* Give back the slot claimed in vain: the requeue claims it anew. */
+  /* Give back the slot claimed in vain: the requeue claims it anew, and
+   * may find it taken by a racing registration, so it gets nodes enough
+   * for any state. */
   funlock(f, (s & UVPOOL__F_HAS_CB) ? 0 : UVPOOL__F_HAS_CB);
-  if (node == NULL) {
-    /* The requeue path may find the slot taken by a racing registration. */
-    node = uvpool__malloc(sizeof(*node));
-    if (node == NULL)
-      return UV_ENOMEM;
+  if (!spare_fill(&sp, 2)) {
+    spare_free(&sp);
+    return UV_ENOMEM;
   }
-  return on_done_requeue(pool, f, node, cb, data);
+  return on_done_requeue(pool, f, &sp, cb, data);
 }
 
 /* ---- queries ------------------------------------------------------------ */

@@ -26,6 +26,7 @@
 #define UVPOOL__F_COMBINED 0x400u      /* settled by a combinator, no work */
 #define UVPOOL__F_RESULT_FUTURE 0x800u /* result is a referenced future */
 #define UVPOOL__F_PARKED 0x1000u       /* on its lane's parked list */
+#define UVPOOL__F_CB_LIST 0x2000u      /* callbacks in a node list (cb_data) */
 /* Bits 16-23 count how often a queued task was overtaken by a higher
  * priority one; at UVPOOL__MAX_OVERTAKE it can no longer be passed. */
 #define UVPOOL__OVERTAKE_ONE (1u << 16)
@@ -38,9 +39,10 @@ typedef struct uvpool__cbnode_s {
   void *data;
 } uvpool__cbnode_t;
 
-/* 64 bytes: one cache line. The pool is found from the slab header, so a
- * future needs no pool pointer. Unions hold fields whose lifetimes do not
- * overlap: work/arg until the task starts, result/status once it settled. */
+/* 64 bytes: one cache line. Unions hold fields whose lifetimes do not
+ * overlap: work/arg until the task starts, result/status once it settled.
+ * One callback sits in cb/cb_data; with more (F_CB_LIST), cb_data points
+ * to the tail of a circular node list holding them all. */
 struct uvpool_future_s {
   uvpool_future_t *next; /* pending queue, done list or free list */
   uvpool_future_t *prev; /* pending queue only (O(1) cancel) */
@@ -52,9 +54,9 @@ struct uvpool_future_s {
     void *arg;
     int status;
   } v;
-  uvpool_done_cb cb; /* first callback, inline: no allocation */
-  void *cb_data;
-  uvpool__cbnode_t *more_tail; /* further callbacks: circular, tail */
+  uvpool_done_cb cb; /* the only callback, inline: no allocation */
+  void *cb_data;     /* its data, or the node list's tail */
+  uvpool_t *pool;    /* set once, when its slab is made */
   _Atomic uint32_t refs;
   _Atomic uint32_t state;
 };
@@ -81,11 +83,13 @@ typedef struct {
   uvpool__list_t parked; /* waiting for a slot, in queue order */
 } uvpool__lane_t;
 
-/* Futures live in aligned slabs whose first slot is this header. */
+/* Futures live in slabs of UVPOOL__SLAB_SIZE bytes, every slot a future;
+ * the list of slabs is kept in small headers of their own. */
 #define UVPOOL__SLAB_SIZE ((size_t)64 * 1024)
+#define UVPOOL__SLAB_SLOTS (UVPOOL__SLAB_SIZE / 64)
 typedef struct uvpool__slab_s {
-  uvpool_t *pool;
   struct uvpool__slab_s *next;
+  uvpool_future_t *slots;
 } uvpool__slab_t;
 
 typedef struct uvpool__worker_s {
@@ -214,7 +218,6 @@ UVPOOL__HIDDEN int uvpool__futex_wait(_Atomic uint32_t *addr, uint32_t val,
 UVPOOL__HIDDEN void uvpool__futex_wake_all(_Atomic uint32_t *addr);
 
 /* future.c */
-UVPOOL__HIDDEN uvpool_t *uvpool__future_pool(const uvpool_future_t *f);
 UVPOOL__HIDDEN uvpool_future_t *uvpool__future_alloc(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__settle(uvpool_t *pool, uvpool_future_t *f,
                                    uvpool_state_t st, int status, void *result);
@@ -341,6 +344,10 @@ static inline bool uvpool__pool_ref_only(uvpool_future_t *f) {
  * (uv_thread_t is pthread_t on Unix). */
 static inline bool uvpool__on_loop_thread(const uvpool_t *pool) {
   return pthread_equal(pthread_self(), pool->loop_thread) != 0;
+}
+
+static inline uvpool_t *uvpool__future_pool(const uvpool_future_t *f) {
+  return f->pool;
 }
 
 /* A millisecond timeout or deadline beyond what the nanosecond clock can

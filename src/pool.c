@@ -198,7 +198,6 @@ static int submit_check_locked(uvpool_t *pool) {
 void uvpool__future_init(uvpool_future_t *f, uint32_t state, unsigned refs) {
   f->cb = NULL;
   f->cb_data = NULL;
-  f->more_tail = NULL;
   atomic_store_explicit(&f->refs, refs, memory_order_relaxed);
   atomic_store_explicit(&f->state, state, memory_order_relaxed);
 }

@@ -24,6 +24,28 @@ static void callbacks_run_in_registration_order(void **state) {
   t_gate_destroy(&g);
 }
 
+static void
+callbacks_added_after_delivery_run_in_registration_order(void **state) {
+  uv_loop_t loop;
+  uvpool_future_t *f = NULL;
+  (void)state;
+  t_loop_init(&loop);
+  uvpool_t *pool = t_pool_new(&loop, NULL);
+  t_cb_norder = 0;
+  assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &f), 0);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0); /* delivered */
+  for (intptr_t i = 0; i < 3; i++)
+    assert_int_equal(uvpool_future_on_done(f, t_cb_log, (void *)i), 0);
+  assert_int_equal(t_cb_norder, 0);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(t_cb_norder, 3);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(t_cb_order[i], i);
+  uvpool_future_unref(f);
+  t_pool_close(pool, 0);
+  t_loop_close(&loop);
+}
+
 static void callback_after_settlement_runs_on_a_later_iteration(void **state) {
   uv_loop_t loop;
   uvpool_future_t *f = NULL;
@@ -153,6 +175,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(callbacks_run_in_registration_order),
       cmocka_unit_test(callback_after_settlement_runs_on_a_later_iteration),
+      cmocka_unit_test(
+          callbacks_added_after_delivery_run_in_registration_order),
       cmocka_unit_test(callback_added_inside_callback_runs_later),
       cmocka_unit_test(every_callback_runs_exactly_once),
       cmocka_unit_test(callback_registered_from_another_thread_runs_on_loop),
