@@ -86,18 +86,13 @@ static uint64_t deliver_all(uvpool_t *pool) {
  * whether it is. While loop_watching is set, pushers skip uv_async_send:
  * the seq_cst clear and last look pair with their seq_cst push and look
  * at the flag, so every push is either seen here or sends. */
+static bool done_ready(uvpool_t *pool) {
+  return atomic_load_explicit(&pool->done, memory_order_relaxed) != NULL;
+}
+
 static bool wait_done(uvpool_t *pool, uint64_t until) {
   atomic_store(&pool->loop_watching, true);
-  do {
-    for (int i = 0; i < 64; i++) {
-      if (atomic_load_explicit(&pool->done, memory_order_relaxed) != NULL)
-        goto out;
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-    }
-  } while (uv_hrtime() < until);
-out:
+  (void)uvpool__spin_until(pool, until, done_ready);
   atomic_store(&pool->loop_watching, false);
   return atomic_load(&pool->done) != NULL;
 }

@@ -350,6 +350,22 @@ static inline uvpool_t *uvpool__future_pool(const uvpool_future_t *f) {
   return f->pool;
 }
 
+/* Spins until ready(pool) holds or the clock passes until, reading the
+ * clock once every 64 pauses; returns whether ready(pool) held. */
+static inline bool uvpool__spin_until(uvpool_t *pool, uint64_t until,
+                                      bool (*ready)(uvpool_t *)) {
+  do {
+    for (int i = 0; i < 64; i++) {
+      if (ready(pool))
+        return true;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+  } while (uv_hrtime() < until);
+  return false;
+}
+
 /* A millisecond timeout or deadline beyond what the nanosecond clock can
  * add means none (-1), not a wrapped sum that expires at once. */
 static inline int64_t uvpool__ms_or_none(int64_t ms) {

@@ -181,6 +181,11 @@ static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f,
     uv_cond_broadcast(&pool->drain_cv);
 }
 
+static bool work_ready(uvpool_t *pool) {
+  return atomic_load_explicit(&pool->nqueued, memory_order_relaxed) != 0 ||
+         !uvpool__inbox_empty(pool);
+}
+
 /* Spins up to spin_us without the lock, for a task to appear. Returns with
  * mu held. */
 static void spin_locked(uvpool_t *pool) {
@@ -192,17 +197,7 @@ static void spin_locked(uvpool_t *pool) {
   pool->nspinning++;
   uv_mutex_unlock(&pool->mu);
   until = uv_hrtime() + (uint64_t)pool->opts.spin_us * 1000u;
-  do {
-    for (int i = 0; i < 64; i++) {
-      if (atomic_load_explicit(&pool->nqueued, memory_order_relaxed) != 0 ||
-          !uvpool__inbox_empty(pool))
-        goto found;
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-    }
-  } while (uv_hrtime() < until);
-found:
+  (void)uvpool__spin_until(pool, until, work_ready);
   uv_mutex_lock(&pool->mu);
   pool->nspinning--;
 }

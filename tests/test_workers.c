@@ -100,72 +100,70 @@ static void saturated_test_end(void) {
   uv_sem_destroy(&ticks);
 }
 
-static void
-no_worker_is_added_beside_a_running_one_while_cpus_are_saturated(void **state) {
+/* A pool whose one worker spins in a task while a second task (b) waits,
+ * and the monitor is told the CPUs are saturated. */
+typedef struct {
   uv_loop_t loop;
+  uvpool_t *pool;
   spinner_t sp;
   t_gate_t b;
-  (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&b);
-  assert_int_equal(uv_sem_init(&sp.started, 0), 0);
-  atomic_init(&sp.stop, false);
+} spun_t;
+
+static void spun_open(spun_t *x) {
+  t_loop_init(&x->loop);
+  t_gate_init(&x->b);
+  assert_int_equal(uv_sem_init(&x->sp.started, 0), 0);
+  atomic_init(&x->sp.stop, false);
   saturated_test_begin(true);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
-  assert_int_equal(uvpool_submit(pool, work_spin, &sp, NULL), 0);
-  uv_sem_wait(&sp.started);
-  assert_int_equal(uvpool_submit(pool, work_gate_tick, &b, NULL), 0);
+  x->pool = t_pool_new(&x->loop, NULL);
+  assert_int_equal(uvpool_submit(x->pool, work_spin, &x->sp, NULL), 0);
+  uv_sem_wait(&x->sp.started);
+  assert_int_equal(uvpool_submit(x->pool, work_gate_tick, &x->b, NULL), 0);
+}
+
+static void spun_close(spun_t *x) {
+  atomic_store(&x->sp.stop, true);
+  uv_sem_post(&x->b.go);
+  assert_int_equal(uv_run(&x->loop, UV_RUN_DEFAULT), 0);
+  saturated_test_end();
+  t_pool_close(x->pool, 0);
+  t_loop_close(&x->loop);
+  uv_sem_destroy(&x->sp.started);
+  t_gate_destroy(&x->b);
+}
+
+static void
+no_worker_is_added_beside_a_running_one_while_cpus_are_saturated(void **state) {
+  spun_t x;
+  (void)state;
+  spun_open(&x);
   /* Each of these ticks saw a stuck, running worker and a task waiting. */
   for (int i = 0; i < 5; i++) {
     uv_sem_wait(&ticks);
     assert_false(atomic_load(&second_started));
   }
-  uvpool_stats_t s = t_stats(pool);
+  uvpool_stats_t s = t_stats(x.pool);
   assert_int_equal(s.workers, 1);
   assert_int_equal(s.queued, 1);
   atomic_store(&cpus_saturated, false);
-  uv_sem_wait(&b.started); /* a later tick adds the worker */
-  assert_int_equal(t_stats(pool).workers, 2);
-  atomic_store(&sp.stop, true);
-  uv_sem_post(&b.go);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  saturated_test_end();
-  t_pool_close(pool, 0);
-  t_loop_close(&loop);
-  uv_sem_destroy(&sp.started);
-  t_gate_destroy(&b);
+  uv_sem_wait(&x.b.started); /* a later tick adds the worker */
+  assert_int_equal(t_stats(x.pool).workers, 2);
+  spun_close(&x);
 }
 
 static void
 running_worker_gets_help_after_a_grace_when_saturated(void **state) {
-  uv_loop_t loop;
-  spinner_t sp;
-  t_gate_t b;
+  spun_t x;
   unsigned seen = 0;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&b);
-  assert_int_equal(uv_sem_init(&sp.started, 0), 0);
-  atomic_init(&sp.stop, false);
-  saturated_test_begin(true);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
-  assert_int_equal(uvpool_submit(pool, work_spin, &sp, NULL), 0);
-  uv_sem_wait(&sp.started);
-  assert_int_equal(uvpool_submit(pool, work_gate_tick, &b, NULL), 0);
+  spun_open(&x);
   /* Every post is a tick, until the last: b starting. */
   do {
     uv_sem_wait(&ticks);
     seen++;
   } while (!atomic_load(&second_started));
   assert_true(seen > UVPOOL__RUNNING_GRACE_TICKS - 1);
-  atomic_store(&sp.stop, true);
-  uv_sem_post(&b.go);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  saturated_test_end();
-  t_pool_close(pool, 0);
-  t_loop_close(&loop);
-  uv_sem_destroy(&sp.started);
-  t_gate_destroy(&b);
+  spun_close(&x);
 }
 
 static void
