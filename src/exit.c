@@ -202,6 +202,15 @@ static void clear_future_locks(uvpool_t *p) {
     for (size_t i = 0; i < UVPOOL__SLAB_SLOTS; i++) {
       uint32_t s = atomic_fetch_and_explicit(&slots[i].state, ~UVPOOL__F_LOCK,
                                              memory_order_relaxed);
+      /* Its holder may have been between two writes of the callback
+       * fields: drop the callbacks rather than follow a half-made list. */
+      if (s & UVPOOL__F_LOCK) {
+        atomic_fetch_and_explicit(&slots[i].state,
+                                  ~(UVPOOL__F_HAS_CB | UVPOOL__F_CB_LIST),
+                                  memory_order_relaxed);
+        slots[i].cb = NULL;
+        slots[i].cb_data = NULL;
+      }
       /* Held and combined futures are on no list: settle them here. Free
        * slots are settled or never used (state 0). */
       if ((s & UVPOOL__STATE_MASK) == UVPOOL_PENDING &&

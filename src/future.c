@@ -344,15 +344,17 @@ static void cb_append(uvpool_future_t *f, uint32_t locked_state, spare_t *sp,
     uvpool__cbnode_t *tail = f->cb_data;
     node->next = tail->next;
     tail->next = node;
-  } else {
-    first = node_new(sp, f->cb, f->cb_data);
-    first->next = node;
-    node->next = first;
-    f->cb = NULL;
-    atomic_fetch_or_explicit(&f->state, UVPOOL__F_CB_LIST,
-                             memory_order_relaxed);
+    f->cb_data = node;
+    return;
   }
+  first = node_new(sp, f->cb, f->cb_data);
+  first->next = node;
+  node->next = first;
+  /* The fields before the flag: a fork() child, which clears every lock,
+   * then sees either the inline callback, no callback, or the list. */
+  f->cb = NULL;
   f->cb_data = node;
+  atomic_fetch_or_explicit(&f->state, UVPOOL__F_CB_LIST, memory_order_release);
 }
 
 /* The slow path: f settled and its earlier callbacks were delivered, so f
@@ -366,7 +368,19 @@ static int on_done_requeue(uvpool_t *pool, uvpool_future_t *f, spare_t *sp,
     spare_free(sp);
     return UV_ESHUTDOWN;
   }
-  s = flock(f, true);
+  /* Delivered, f usually has its inline slot free: nodes are allocated
+   * (under mu, not under F_LOCK) only for what the locked state needs. */
+  for (;;) {
+    s = flock(f, true);
+    if (nodes_needed(s) <= sp->have)
+      break;
+    funlock(f, 0); /* the claim took nothing: the slot was taken */
+    if (!spare_fill(sp, nodes_needed(s))) {
+      uv_mutex_unlock(&pool->mu);
+      spare_free(sp);
+      return UV_ENOMEM;
+    }
+  }
   cb_append(f, s, sp, cb, data);
   /* Already queued again only if another thread requeued f between our
    * look at it and this lock: a race the stress test may or may not hit. */
@@ -414,14 +428,8 @@ int uvpool_future_on_done(uvpool_future_t *f, uvpool_done_cb cb, void *data) {
     spare_free(&sp); /* the common case allocated nothing */
     return 0;
   }
-  /* Give back the slot claimed in vain: the requeue claims it anew, and
-   * may find it taken by a racing registration, so it gets nodes enough
-   * for any state. */
+  /* Give back the slot claimed in vain: the requeue claims it anew. */
   funlock(f, (s & UVPOOL__F_HAS_CB) ? 0 : UVPOOL__F_HAS_CB);
-  if (!spare_fill(&sp, 2)) {
-    spare_free(&sp);
-    return UV_ENOMEM;
-  }
   return on_done_requeue(pool, f, &sp, cb, data);
 }
 
