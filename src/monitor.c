@@ -100,18 +100,20 @@ static bool thread_asleep(int tid) {
  * once it has been stuck for UVPOOL__RUNNING_GRACE_TICKS ticks: a task
  * that spins until a queued one runs must not wait forever, and queued
  * tasks wait behind a long computation for a bounded time. */
-static size_t count_stuck_locked(uvpool_t *pool, bool saturated) {
-  enum { PEEK_MAX = 64 };
+static size_t count_stuck_locked(uvpool_t *pool, bool saturated,
+                                 bool have_proc) {
+  /* One read costs some microseconds; past this many, as if asleep. */
+  enum { PEEK_MAX = 16 };
   int tids[PEEK_MAX];
   size_t n = 0, help = 0;
   for (uvpool__worker_t *w = pool->workers; w != NULL; w = w->next) {
     if (w->current == NULL || w->started != w->mon_seen) {
       w->mon_stuck = 0;
     } else if (++w->mon_stuck < UVPOOL__RUNNING_GRACE_TICKS && saturated &&
-               n < PEEK_MAX) {
+               have_proc && n < PEEK_MAX) {
       tids[n++] = w->ktid;
     } else {
-      help++; /* beyond PEEK_MAX or the grace: as if asleep */
+      help++; /* past the grace, PEEK_MAX, or no /proc: as if asleep */
     }
     w->mon_seen = w->started;
   }
@@ -184,6 +186,8 @@ static void monitor_main(void *arg) {
   size_t queued = 0;
   bool watching = false;
   cpu_meter_t meter;
+  /* Without /proc (some sandboxes) every stuck worker counts as asleep. */
+  bool have_proc = access("/proc/self/task", R_OK) == 0;
   meter.ncpu = uv_available_parallelism();
   snprintf(name, sizeof(name), "%.11s-mon", pool->name);
   pthread_setname_np(pthread_self(), name);
@@ -213,7 +217,7 @@ static void monitor_main(void *arg) {
       watching = false;
       continue;
     }
-    stuck = count_stuck_locked(pool, meter_saturated(&meter));
+    stuck = count_stuck_locked(pool, meter_saturated(&meter), have_proc);
     if (pool->mon_stop)
       break;
     if (pool->npopped - pops < queued && stuck > 0 && !pool->forked) {
