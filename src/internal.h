@@ -281,6 +281,10 @@ UVPOOL__HIDDEN void uvpool__monitor_stop(uvpool_t *pool);
  * process's CPU use with hook's answer to "are the CPUs saturated?",
  * asked once per tick. NULL restores it. */
 UVPOOL__HIDDEN void uvpool__monitor_saturated_hook(bool (*hook)(void));
+/* Test hook (fault-injection builds): answers "is thread tid asleep?"
+ * (non-zero: yes) instead of /proc, whose answer a valgrind run, which
+ * runs one thread at a time, makes "asleep" for every waiting thread. */
+UVPOOL__HIDDEN void uvpool__monitor_asleep_hook(int (*hook)(int tid));
 
 /* worker.c */
 UVPOOL__HIDDEN int uvpool__spawn_locked(uvpool_t *pool);

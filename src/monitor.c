@@ -71,6 +71,19 @@ static void note_started_locked(uvpool_t *pool) {
   }
 }
 
+#ifdef UVPOOL_FAULT_INJECTION
+static bool (*_Atomic saturated_hook)(void);
+static int (*_Atomic asleep_hook)(int tid);
+
+void uvpool__monitor_saturated_hook(bool (*hook)(void)) {
+  atomic_store(&saturated_hook, hook);
+}
+
+void uvpool__monitor_asleep_hook(int (*hook)(int tid)) {
+  atomic_store(&asleep_hook, hook);
+}
+#endif
+
 /* Whether thread tid sleeps (in a system call, on a lock): the scheduler
  * state in /proc/self/task/TID/stat, where R is running or waiting for a
  * CPU. Unknown counts as asleep, the case that must not go without help. */
@@ -79,6 +92,11 @@ static bool thread_asleep(int tid) {
   const char *paren;
   ssize_t n;
   int fd;
+#ifdef UVPOOL_FAULT_INJECTION
+  int (*hook)(int) = atomic_load(&asleep_hook);
+  if (hook != NULL)
+    return hook(tid) != 0;
+#endif
   snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
   fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -126,14 +144,6 @@ static size_t count_stuck_locked(uvpool_t *pool, bool saturated,
   uv_mutex_lock(&pool->mu);
   return help;
 }
-
-#ifdef UVPOOL_FAULT_INJECTION
-static bool (*_Atomic saturated_hook)(void);
-
-void uvpool__monitor_saturated_hook(bool (*hook)(void)) {
-  atomic_store(&saturated_hook, hook);
-}
-#endif
 
 /* CPU time used by the whole process, all threads. 0 if unknown. */
 static uint64_t process_cpu_ns(void) {

@@ -73,21 +73,6 @@ static int work_gate_tick(void *arg, void **result) {
   return t_work_gate(arg, result);
 }
 
-/* Runs on a CPU (never asleep) until *arg is set. */
-typedef struct {
-  uv_sem_t started;
-  _Atomic bool stop;
-} spinner_t;
-
-static int work_spin(void *arg, void **result) {
-  spinner_t *sp = arg;
-  (void)result;
-  uv_sem_post(&sp->started);
-  while (!atomic_load_explicit(&sp->stop, memory_order_relaxed))
-    ;
-  return 0;
-}
-
 static void saturated_test_begin(bool saturated) {
   assert_int_equal(uv_sem_init(&ticks, 0), 0);
   atomic_store(&cpus_saturated, saturated);
@@ -100,35 +85,41 @@ static void saturated_test_end(void) {
   uv_sem_destroy(&ticks);
 }
 
-/* A pool whose one worker spins in a task while a second task (b) waits,
- * and the monitor is told the CPUs are saturated. */
+/* A pool whose one worker runs task a while task b waits, the monitor told
+ * that the CPUs are saturated and that the worker's thread is running (it
+ * waits on a's gate: the real answer, "asleep", is tested below). */
 typedef struct {
   uv_loop_t loop;
   uvpool_t *pool;
-  spinner_t sp;
-  t_gate_t b;
+  t_gate_t a, b;
 } spun_t;
+
+static int never_asleep(int tid) {
+  (void)tid;
+  return 0;
+}
 
 static void spun_open(spun_t *x) {
   t_loop_init(&x->loop);
+  t_gate_init(&x->a);
   t_gate_init(&x->b);
-  assert_int_equal(uv_sem_init(&x->sp.started, 0), 0);
-  atomic_init(&x->sp.stop, false);
   saturated_test_begin(true);
+  uvpool__monitor_asleep_hook(never_asleep);
   x->pool = t_pool_new(&x->loop, NULL);
-  assert_int_equal(uvpool_submit(x->pool, work_spin, &x->sp, NULL), 0);
-  uv_sem_wait(&x->sp.started);
+  assert_int_equal(uvpool_submit(x->pool, t_work_gate, &x->a, NULL), 0);
+  uv_sem_wait(&x->a.started);
   assert_int_equal(uvpool_submit(x->pool, work_gate_tick, &x->b, NULL), 0);
 }
 
 static void spun_close(spun_t *x) {
-  atomic_store(&x->sp.stop, true);
+  uv_sem_post(&x->a.go);
   uv_sem_post(&x->b.go);
   assert_int_equal(uv_run(&x->loop, UV_RUN_DEFAULT), 0);
+  uvpool__monitor_asleep_hook(NULL);
   saturated_test_end();
   t_pool_close(x->pool, 0);
   t_loop_close(&x->loop);
-  uv_sem_destroy(&x->sp.started);
+  t_gate_destroy(&x->a);
   t_gate_destroy(&x->b);
 }
 
