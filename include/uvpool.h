@@ -196,6 +196,8 @@ UVPOOL_EXTERN uvpool_t *uvpool_from_handle(const uv_handle_t *handle);
  * Callbacks of one future run in registration order. Never runs cb
  * synchronously: a callback added after settlement runs on a later loop
  * iteration. Any thread. The pool holds what it needs of f until cb ran.
+ * A future's first callback allocates nothing; the second allocates two
+ * small nodes, each later one one.
  * Returns 0; UV_EINVAL for NULL f or cb; UV_ENOMEM; UV_ESHUTDOWN once the
  * pool finished closing or process exit began (cb will not run). */
 UVPOOL_EXTERN int uvpool_future_on_done(uvpool_future_t *f, uvpool_done_cb cb,
