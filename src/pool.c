@@ -18,7 +18,9 @@
  *    leaves the pool; every other thread does both under mu. The loop
  *    closes the handle only after seeing, under mu, that no worker is left
  *    and nothing is undelivered, so no send can race uv_close. Once
- *    process exit began nothing sends.
+ *    process exit began nothing sends, and while the loop thread spins on
+ *    the done list for work it just submitted (deliver.c) a push need not
+ *    send: the loop sees it.
  * 5. pool->live counts the open pool plus every future not on the free
  *    list; memory (slabs, mutex) is released when it drops to zero, so
  *    futures outlive their pool's close.
