@@ -191,35 +191,36 @@ static uint32_t settled_state(uint32_t old, uvpool_state_t st) {
          UVPOOL__F_ON_DONE_LIST;
 }
 
-void uvpool__settle(uvpool_t *pool, uvpool_future_t *f, uvpool_state_t st,
-                    int status, void *result) {
+/* Alone with f (see uvpool__pool_ref_only), nothing can set a waiter or
+ * lock bit meanwhile: a store instead of a compare-and-swap, and no waiter
+ * to wake. */
+static void settle(uvpool_t *pool, uvpool_future_t *f, uvpool_state_t st,
+                   int status, void *result, bool alone) {
   uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
   f->u.result = st == UVPOOL_DONE ? result : NULL;
   f->v.status = status;
-  while (!atomic_compare_exchange_weak_explicit(
-      &f->state, &old, settled_state(old, st), memory_order_release,
-      memory_order_relaxed))
-    ;
-  if (old & UVPOOL__F_WAITERS)
-    uvpool__futex_wake_all(&f->state);
+  if (alone) {
+    atomic_store_explicit(&f->state, settled_state(old, st),
+                          memory_order_release);
+  } else {
+    while (!atomic_compare_exchange_weak_explicit(
+        &f->state, &old, settled_state(old, st), memory_order_release,
+        memory_order_relaxed))
+      ;
+    if (old & UVPOOL__F_WAITERS)
+      uvpool__futex_wake_all(&f->state);
+  }
   uvpool__done_push(pool, f);
 }
 
-/* Alone with f, nothing can set a waiter or lock bit meanwhile: a store
- * instead of a compare-and-swap, and no waiter to wake. */
+void uvpool__settle(uvpool_t *pool, uvpool_future_t *f, uvpool_state_t st,
+                    int status, void *result) {
+  settle(pool, f, st, status, result, false);
+}
+
 void uvpool__settle_ran(uvpool_t *pool, uvpool_future_t *f, uvpool_state_t st,
                         int status, void *result) {
-  uint32_t old;
-  if (!uvpool__pool_ref_only(f)) {
-    uvpool__settle(pool, f, st, status, result);
-    return;
-  }
-  old = atomic_load_explicit(&f->state, memory_order_relaxed);
-  f->u.result = st == UVPOOL_DONE ? result : NULL;
-  f->v.status = status;
-  atomic_store_explicit(&f->state, settled_state(old, st),
-                        memory_order_release);
-  uvpool__done_push(pool, f);
+  settle(pool, f, st, status, result, uvpool__pool_ref_only(f));
 }
 
 /* Under mu: one more task settled in st, for uvpool_stats. */
