@@ -131,6 +131,12 @@ static void account(uvpool_t *pool, uvpool_future_t *f, int rc, void *result,
   o->result = result;
 }
 
+/* A task waits in the run queue or the inbox: a look, not a drain. */
+static bool work_ready(uvpool_t *pool) {
+  return atomic_load_explicit(&pool->nqueued, memory_order_relaxed) != 0 ||
+         !uvpool__inbox_empty(pool);
+}
+
 /* Called and returns with mu held. Publishes the previous outcome once mu
  * is released, runs f, and leaves f's outcome in *o: it is published
  * after the next pop, so a busy worker takes one lock per task. */
@@ -148,10 +154,9 @@ static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f,
   w->current = f;
   w->started++;
   /* Hand the wake-up on: a spinning or starting worker takes one task,
-   * and this may have been it. A look at the inbox, not a drain, unless
-   * there are parked workers to weigh it against (uvpool__wake_locked). */
-  if (atomic_load_explicit(&pool->nqueued, memory_order_relaxed) > 0 ||
-      !uvpool__inbox_empty(pool))
+   * and this may have been it. The inbox is drained only if there are
+   * parked workers to weigh it against (uvpool__wake_locked). */
+  if (work_ready(pool))
     uvpool__kick_locked(pool);
   /* PENDING is 0, so or-ing keeps the bits other threads set; alone with
    * f, no other thread sets any. */
@@ -179,11 +184,6 @@ static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f,
   atomic_store_explicit(&w->publishing, true, memory_order_relaxed);
   if (atomic_load(&pool->exiting))
     uv_cond_broadcast(&pool->drain_cv);
-}
-
-static bool work_ready(uvpool_t *pool) {
-  return atomic_load_explicit(&pool->nqueued, memory_order_relaxed) != 0 ||
-         !uvpool__inbox_empty(pool);
 }
 
 /* Spins up to spin_us without the lock, for a task to appear. Returns with
