@@ -82,14 +82,14 @@ static uint64_t deliver_all(uvpool_t *pool) {
 #define BUDGET_NS 200000u
 #define WAIT_MISSES_MAX 8u
 
-/* Spins until the done stack is not empty or until `until`; returns
- * whether it is. While loop_watching is set, pushers skip uv_async_send:
- * the seq_cst clear and last look pair with their seq_cst push and look
- * at the flag, so every push is either seen here or sends. */
 static bool done_ready(uvpool_t *pool) {
   return atomic_load_explicit(&pool->done, memory_order_relaxed) != NULL;
 }
 
+/* Spins until the done stack is not empty or until `until`; returns
+ * whether it is. While loop_watching is set, pushers skip uv_async_send:
+ * the seq_cst clear and last look pair with their seq_cst push and look
+ * at the flag, so every push is either seen here or sends. */
 static bool wait_done(uvpool_t *pool, uint64_t until) {
   atomic_store(&pool->loop_watching, true);
   (void)uvpool__spin_until(pool, until, done_ready);
