@@ -111,15 +111,15 @@ static bool thread_asleep(int tid) {
   return paren == NULL || paren[1] != ' ' || paren[2] != 'R';
 }
 
-/* Under mu, dropped while it reads /proc: how many workers ran one task
- * for the whole tick and should get help. One asleep in that task always
+/* Under mu, dropped while it reads /proc (only with peek: /proc exists
+ * and the answer is used): how many workers ran one task for the whole
+ * tick and should get help. One asleep in that task always
  * does; one running (or preempted) only while the process leaves CPUs
  * spare, since another thread would otherwise only take CPU from it, or
  * once it has been stuck for UVPOOL__RUNNING_GRACE_TICKS ticks: a task
  * that spins until a queued one runs must not wait forever, and queued
  * tasks wait behind a long computation for a bounded time. */
-static size_t count_stuck_locked(uvpool_t *pool, bool saturated,
-                                 bool have_proc) {
+static size_t count_stuck_locked(uvpool_t *pool, bool saturated, bool peek) {
   /* One read costs some microseconds; past this many, as if asleep. */
   enum { PEEK_MAX = 16 };
   int tids[PEEK_MAX];
@@ -128,10 +128,10 @@ static size_t count_stuck_locked(uvpool_t *pool, bool saturated,
     if (w->current == NULL || w->started != w->mon_seen) {
       w->mon_stuck = 0;
     } else if (++w->mon_stuck < UVPOOL__RUNNING_GRACE_TICKS && saturated &&
-               have_proc && n < PEEK_MAX) {
+               peek && n < PEEK_MAX) {
       tids[n++] = w->ktid;
     } else {
-      help++; /* past the grace, PEEK_MAX, or no /proc: as if asleep */
+      help++; /* past the grace, PEEK_MAX, or not peeking: as if asleep */
     }
     w->mon_seen = w->started;
   }
@@ -204,6 +204,7 @@ static void monitor_main(void *arg) {
   uv_mutex_lock(&pool->mu);
   while (!pool->mon_stop) {
     size_t now_queued, stuck;
+    bool stalled;
     if (!watching) {
       /* Sleep until a submit finds every worker busy. Counting itself
        * asleep before the last look pairs with uvpool__kick. */
@@ -227,10 +228,13 @@ static void monitor_main(void *arg) {
       watching = false;
       continue;
     }
-    stuck = count_stuck_locked(pool, meter_saturated(&meter), have_proc);
+    /* The queue did not drain: the oldest task waited a whole tick. */
+    stalled = pool->npopped - pops < queued && !pool->forked;
+    stuck =
+        count_stuck_locked(pool, meter_saturated(&meter), have_proc && stalled);
     if (pool->mon_stop)
       break;
-    if (pool->npopped - pops < queued && stuck > 0 && !pool->forked) {
+    if (stalled && stuck > 0) {
       /* Back to short ticks only if it changed something: at max_workers
        * with every worker stuck, polling fast would only burn CPU. */
       if (add_workers_locked(pool, stuck < now_queued ? stuck : now_queued))
