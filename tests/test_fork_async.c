@@ -11,13 +11,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void on_closed(uvpool_t *p, void *data) {
-  (void)p;
-  *(int *)data = 1;
-}
-
-static void on_bound(uv_timer_t *t) { uv_stop(t->loop); }
-
 static int ncb;
 static void cb(uvpool_future_t *f, void *data) {
   (void)f;
@@ -48,16 +41,13 @@ static void fork_with_async_pending(void **state) {
   assert_true(pid >= 0);
   if (pid == 0) {
     int closed = 0;
-    uv_timer_t bound;
     ncb = 0;
     fprintf(stderr, "child: async.pending=%d\n", pool->async.pending);
     if (uv_loop_fork(&loop) != 0)
       _exit(99);
-    if (uvpool_close(pool, 0, on_closed, &closed) != 0)
+    closed = t_child_close(&loop, pool);
+    if (closed < 0)
       _exit(98);
-    uv_timer_init(&loop, &bound);
-    uv_timer_start(&bound, on_bound, 1000, 0); /* a bound, not a sync */
-    uv_run(&loop, UV_RUN_DEFAULT);
     fprintf(stderr, "child: callbacks=%d closed=%d\n", ncb, closed);
     _exit(closed ? 0 : 1);
   }

@@ -13,13 +13,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void on_closed(uvpool_t *p, void *data) {
-  (void)p;
-  *(int *)data = 1;
-}
-
-static void on_bound(uv_timer_t *t) { uv_stop(t->loop); }
-
 static void count(uvpool_future_t *f, void *data) {
   (void)f;
   (*(int *)data)++;
@@ -27,18 +20,15 @@ static void count(uvpool_future_t *f, void *data) {
 
 /* The child: registers on f, closes the pool, counts what ran. */
 static int child_main(uv_loop_t *loop, uvpool_t *pool, uvpool_future_t *f) {
-  int closed = 0, ran = 0;
-  uv_timer_t bound;
+  int closed, ran = 0;
   if (uv_loop_fork(loop) != 0)
     return 99;
   pool->async.pending = 0; /* stale from the parent, see test_fork_held */
   if (uvpool_future_on_done(f, count, &ran) != 0)
     return 1;
-  if (uvpool_close(pool, 0, on_closed, &closed) != 0)
+  closed = t_child_close(loop, pool);
+  if (closed < 0)
     return 98;
-  uv_timer_init(loop, &bound);
-  uv_timer_start(&bound, on_bound, 1000, 0);
-  uv_run(loop, UV_RUN_DEFAULT);
   fprintf(stderr, "child: ran=%d closed=%d\n", ran, closed);
   return ran == 1 && closed ? 0 : 2;
 }

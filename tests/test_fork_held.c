@@ -10,13 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void on_closed(uvpool_t *p, void *data) {
-  (void)p;
-  *(int *)data = 1;
-}
-
-static void on_bound(uv_timer_t *t) { uv_stop(t->loop); }
-
 static bool settled(void *f) { return uvpool_future_state(f) >= UVPOOL_DONE; }
 
 static void fork_with_held_task(void **state) {
@@ -38,7 +31,6 @@ static void fork_with_held_task(void **state) {
   assert_true(pid >= 0);
   if (pid == 0) {
     int code = 0, closed = 0;
-    uv_timer_t bound;
     if (uvpool_future_state(held) != UVPOOL_CANCELLED)
       code |= 1;
     fprintf(stderr, "child at fork: held state=%d\n",
@@ -49,11 +41,9 @@ static void fork_with_held_task(void **state) {
      * (test_regression_fork_async): the dependency's completion left
      * async.pending set. */
     pool->async.pending = 0;
-    if (uvpool_close(pool, 0, on_closed, &closed) != 0)
+    closed = t_child_close(&loop, pool);
+    if (closed < 0)
       _exit(98);
-    uv_timer_init(&loop, &bound);
-    uv_timer_start(&bound, on_bound, 1000, 0);
-    uv_run(&loop, UV_RUN_DEFAULT);
     fprintf(stderr, "child after close: held state=%d status=%d closed=%d\n",
             uvpool_future_state(held), uvpool_future_status(held), closed);
     if (uvpool_future_status(held) != UV_ECANCELED)

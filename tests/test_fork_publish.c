@@ -55,13 +55,6 @@ static int work_mark(void *arg, void **result) {
   return 0;
 }
 
-static void on_closed(uvpool_t *p, void *data) {
-  (void)p;
-  *(int *)data = 1;
-}
-
-static void on_bound(uv_timer_t *t) { uv_stop(t->loop); }
-
 static void fork_while_outcome_unpublished(void **state) {
   uv_loop_t loop;
   uvpool_options_t o;
@@ -87,7 +80,6 @@ static void fork_while_outcome_unpublished(void **state) {
   assert_true(pid >= 0);
   if (pid == 0) {
     int code = 0, closed = 0;
-    uv_timer_t bound;
     uvpool_state_t st = uvpool_future_state(f);
     fprintf(stderr, "child: state=%d (RUNNING=%d, CANCELLED=%d)\n", st,
             UVPOOL_RUNNING, UVPOOL_CANCELLED);
@@ -97,11 +89,9 @@ static void fork_while_outcome_unpublished(void **state) {
       code |= 2;
     if (uv_loop_fork(&loop) != 0)
       _exit(99);
-    if (uvpool_close(pool, 0, on_closed, &closed) != 0)
+    closed = t_child_close(&loop, pool);
+    if (closed < 0)
       _exit(98);
-    uv_timer_init(&loop, &bound);
-    uv_timer_start(&bound, on_bound, 1000, 0); /* a bound, not a sync */
-    uv_run(&loop, UV_RUN_DEFAULT);
     if (!closed)
       code |= 4;
     fprintf(stderr, "child: wait=%s closed=%d\n",

@@ -10,13 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void on_closed(uvpool_t *p, void *data) {
-  (void)p;
-  *(int *)data = 1;
-}
-
-static void on_bound(uv_timer_t *t) { uv_stop(t->loop); }
-
 static int ncb2;
 static void cb2(uvpool_future_t *f, void *data) {
   (void)f;
@@ -48,16 +41,13 @@ static void fork_child_requeue_from_callback(void **state) {
   assert_true(pid >= 0);
   if (pid == 0) {
     int closed = 0;
-    uv_timer_t bound;
     if (uv_loop_fork(&loop) != 0)
       _exit(99);
     if (pool->async.pending != 0)
       _exit(96); /* not this finding */
-    if (uvpool_close(pool, 0, on_closed, &closed) != 0)
+    closed = t_child_close(&loop, pool);
+    if (closed < 0)
       _exit(98);
-    uv_timer_init(&loop, &bound);
-    uv_timer_start(&bound, on_bound, 1000, 0); /* a bound, not a sync */
-    uv_run(&loop, UV_RUN_DEFAULT);
     fprintf(stderr, "child: state=%d cb2 ran=%d closed=%d\n",
             uvpool_future_state(f), ncb2, closed);
     _exit(ncb2 == 1 && closed ? 0 : 1);

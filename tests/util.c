@@ -92,6 +92,24 @@ static void on_closed(uvpool_t *pool, void *data) {
   *(int *)data = 1;
 }
 
+static void child_closed(uvpool_t *pool, void *data) {
+  (void)pool;
+  *(int *)data = 1;
+}
+
+static void child_bound(uv_timer_t *t) { uv_stop(t->loop); }
+
+int t_child_close(uv_loop_t *loop, uvpool_t *pool) {
+  int closed = 0;
+  uv_timer_t bound;
+  if (uvpool_close(pool, 0, child_closed, &closed) != 0)
+    return -1;
+  uv_timer_init(loop, &bound);
+  uv_timer_start(&bound, child_bound, 1000, 0);
+  uv_run(loop, UV_RUN_DEFAULT);
+  return closed;
+}
+
 void t_pool_close(uvpool_t *pool, unsigned flags) {
   int closed = 0;
   uv_loop_t *loop = uvpool_loop(pool);
