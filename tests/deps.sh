@@ -18,4 +18,4 @@ uvpool_install_deps() {
 UVPOOL_BUILD_DEPS=(cmake make gcc pkg-config libuv1-dev)
 UVPOOL_DEMO_DEPS=(libsqlite3-dev libhiredis-dev redis-tools)
 UVPOOL_TEST_DEPS=(clang libclang-rt-14-dev libcmocka-dev valgrind gcovr
-  gnuplot-nox python3 clang-format clang-tidy cppcheck)
+  gnuplot-nox python3 clang-format clang-tidy cppcheck gdb)
