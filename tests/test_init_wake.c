@@ -55,8 +55,8 @@ static void parked_worker_not_woken_during_thread_init(void **state) {
   t_run_until(&loop, one_parked, pool);
 
   assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &c), 0);
-  /* W1 is parked and ready; C should start at once. 2 s is a bound. */
-  rc = uvpool_future_wait(c, 2000);
+  /* W1 is parked and ready; C should start at once. 10 s is a bound. */
+  rc = uvpool_future_wait(c, 10000);
   print_message("wait(C) = %s with W1 parked, W2 in thread_init\n",
                 rc == 0 ? "0" : uv_err_name(rc));
   uv_sem_post(&init2_go);

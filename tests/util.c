@@ -92,22 +92,29 @@ static void on_closed(uvpool_t *pool, void *data) {
   *(int *)data = 1;
 }
 
+typedef struct {
+  uv_timer_t bound;
+  int closed;
+} child_close_t;
+
 static void child_closed(uvpool_t *pool, void *data) {
+  child_close_t *c = data;
   (void)pool;
-  *(int *)data = 1;
+  c->closed = 1;
+  uv_timer_stop(&c->bound); /* the loop then runs down */
 }
 
 static void child_bound(uv_timer_t *t) { uv_stop(t->loop); }
 
 int t_child_close(uv_loop_t *loop, uvpool_t *pool) {
-  int closed = 0;
-  uv_timer_t bound;
-  if (uvpool_close(pool, 0, child_closed, &closed) != 0)
+  child_close_t c = {.closed = 0};
+  if (uvpool_close(pool, 0, child_closed, &c) != 0)
     return -1;
-  uv_timer_init(loop, &bound);
-  uv_timer_start(&bound, child_bound, 1000, 0);
+  uv_timer_init(loop, &c.bound); /* before the loop runs child_closed */
+  /* A hang detector: generous, since a loaded machine is not a hang. */
+  uv_timer_start(&c.bound, child_bound, 20000, 0);
   uv_run(loop, UV_RUN_DEFAULT);
-  return closed;
+  return c.closed;
 }
 
 void t_pool_close(uvpool_t *pool, unsigned flags) {

@@ -54,8 +54,9 @@ void t_loop_close(uv_loop_t *loop);
 
 uvpool_t *t_pool_new(uv_loop_t *loop, const uvpool_options_t *opts);
 /* In a fork child (no assertions there): closes the inherited pool and
- * runs its loop, bounded at 1 s by a timer (a bound, not a sync). Returns
- * 1 if the close finished, 0 if not, -1 if uvpool_close refused. */
+ * runs its loop until the close finishes, bounded at 20 s by a timer (a
+ * bound, not a sync). Returns 1 if the close finished, 0 if not, -1 if
+ * uvpool_close refused. */
 int t_child_close(uv_loop_t *loop, uvpool_t *pool);
 /* Closes the pool with flags, runs the loop until the close callback ran. */
 void t_pool_close(uvpool_t *pool, unsigned flags);
