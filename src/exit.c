@@ -231,6 +231,9 @@ static void disown_pool(uvpool_t *p) {
     if (w->current != NULL)
       uvpool__settle_task_locked(p, w->current, UVPOOL_CANCELLED, UV_ECANCELED,
                                  NULL);
+    /* Settled futures a worker kept for a batch: the loop recycles them. */
+    if (w->quiet != NULL)
+      uvpool__done_push_chain(p, w->quiet, w->quiet_last);
   }
   uvpool__pend_cancel_all(p, UV_ECANCELED);
   free_workers(p->workers);

@@ -182,20 +182,21 @@ static void funlock(uvpool_future_t *f, uint32_t clear) {
 
 /* ---- settlement -------------------------------------------------------- */
 
-/* Records the outcome, wakes waiters and queues delivery. The pool's
- * reference travels with the future onto the done list. Workers call it
- * without mu for the task they ran (nobody else may settle a running
+/* Settling records the outcome, wakes waiters and queues delivery. The
+ * pool's reference travels with the future onto the done list. Workers
+ * settle without mu the task they ran (nobody else may settle a running
  * task); everyone else holds mu. */
 static uint32_t settled_state(uint32_t old, uvpool_state_t st) {
   return (old & ~UVPOOL__STATE_MASK & ~UVPOOL__F_WAITERS) | (uint32_t)st |
          UVPOOL__F_ON_DONE_LIST;
 }
 
-/* Alone with f (see uvpool__pool_ref_only), nothing can set a waiter or
- * lock bit meanwhile: a store instead of a compare-and-swap, and no waiter
- * to wake. */
-static void settle(uvpool_t *pool, uvpool_future_t *f, uvpool_state_t st,
-                   int status, void *result, bool alone) {
+/* Records the outcome and wakes waiters; returns the state before. Alone
+ * with f (see uvpool__pool_ref_only), nothing can set a waiter or lock bit
+ * meanwhile: a store instead of a compare-and-swap, and no waiter to
+ * wake. */
+static uint32_t record(uvpool_future_t *f, uvpool_state_t st, int status,
+                       void *result, bool alone) {
   uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
   f->u.result = st == UVPOOL_DONE ? result : NULL;
   f->v.status = status;
@@ -210,17 +211,25 @@ static void settle(uvpool_t *pool, uvpool_future_t *f, uvpool_state_t st,
     if (old & UVPOOL__F_WAITERS)
       uvpool__futex_wake_all(&f->state);
   }
-  uvpool__done_push(pool, f);
+  return old;
 }
 
 void uvpool__settle(uvpool_t *pool, uvpool_future_t *f, uvpool_state_t st,
                     int status, void *result) {
-  settle(pool, f, st, status, result, false);
+  (void)record(f, st, status, result, false);
+  uvpool__done_push(pool, f);
 }
 
-void uvpool__settle_ran(uvpool_t *pool, uvpool_future_t *f, uvpool_state_t st,
+bool uvpool__settle_ran(uvpool_t *pool, uvpool_future_t *f, uvpool_state_t st,
                         int status, void *result) {
-  settle(pool, f, st, status, result, uvpool__pool_ref_only(f));
+  bool alone = uvpool__pool_ref_only(f);
+  uint32_t old = record(f, st, status, result, alone);
+  /* Alone and without callbacks, f stays so: no thread can reach it to
+   * add one. Its delivery only recycles it. */
+  if (alone && (old & (UVPOOL__F_HAS_CB | UVPOOL__F_CB_LIST)) == 0)
+    return true;
+  uvpool__done_push(pool, f);
+  return false;
 }
 
 /* Under mu: one more task settled in st, for uvpool_stats. */

@@ -92,6 +92,10 @@ typedef struct uvpool__slab_s {
   uvpool_future_t *slots;
 } uvpool__slab_t;
 
+/* Settled fire-and-forget futures a worker gathers before it pushes them
+ * on the done list in one step (worker.c). */
+#define UVPOOL__QUIET_MAX 64u
+
 typedef struct uvpool__worker_s {
   struct uvpool__worker_s *next, *prev;
   uvpool_t *pool;
@@ -104,6 +108,10 @@ typedef struct uvpool__worker_s {
   unsigned id;
   bool idle_exit;          /* leaves for idleness; counted in pool->nleaving */
   _Atomic bool publishing; /* holds an outcome not yet published */
+  /* Settled futures nothing can observe, not yet on the done list (see
+   * worker.c); touched only while publishing is set. */
+  uvpool_future_t *quiet, *quiet_last;
+  unsigned nquiet;
 } uvpool__worker_t;
 
 /* The pool is laid out in cache-line groups by who writes what, so that
@@ -221,8 +229,11 @@ UVPOOL__HIDDEN void uvpool__futex_wake_all(_Atomic uint32_t *addr);
 UVPOOL__HIDDEN uvpool_future_t *uvpool__future_alloc(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__settle(uvpool_t *pool, uvpool_future_t *f,
                                    uvpool_state_t st, int status, void *result);
-/* uvpool__settle for the worker that ran f, without mu. */
-UVPOOL__HIDDEN void uvpool__settle_ran(uvpool_t *pool, uvpool_future_t *f,
+/* uvpool__settle for the worker that ran f, without mu. Returns true,
+ * with f not yet on the done list, when nothing can observe f (the pool
+ * holds its only reference and no callback is registered): the caller
+ * then pushes it later, in a batch (uvpool__done_push_chain). */
+UVPOOL__HIDDEN bool uvpool__settle_ran(uvpool_t *pool, uvpool_future_t *f,
                                        uvpool_state_t st, int status,
                                        void *result);
 UVPOOL__HIDDEN void uvpool__count_settled_locked(uvpool_t *pool,
@@ -269,6 +280,10 @@ UVPOOL__HIDDEN int uvpool__enqueue_locked(uvpool_t *pool, uvpool_future_t *f);
 UVPOOL__HIDDEN void uvpool__future_init(uvpool_future_t *f, uint32_t state,
                                         unsigned refs);
 UVPOOL__HIDDEN void uvpool__done_push(uvpool_t *pool, uvpool_future_t *f);
+/* Pushes the chain first..last (linked through next) in one step. */
+UVPOOL__HIDDEN void uvpool__done_push_chain(uvpool_t *pool,
+                                            uvpool_future_t *first,
+                                            uvpool_future_t *last);
 
 /* monitor.c: a per-pool thread that adds workers when tasks wait. */
 UVPOOL__HIDDEN int uvpool__monitor_start_locked(uvpool_t *pool);
@@ -310,15 +325,21 @@ UVPOOL__HIDDEN bool uvpool__registry_has_handle(const uv_handle_t *h);
 /* Pushes f on a multi-producer stack linked through f->next (the done
  * list, the free stack) and returns whether it was empty. Its consumer
  * takes the whole stack with one exchange, so there is no ABA. */
-static inline bool uvpool__stack_push(_Atomic(uvpool_future_t *) *top,
-                                      uvpool_future_t *f) {
+static inline bool uvpool__stack_push_chain(_Atomic(uvpool_future_t *) *top,
+                                            uvpool_future_t *first,
+                                            uvpool_future_t *last) {
   uvpool_future_t *head = atomic_load_explicit(top, memory_order_relaxed);
   do {
-    f->next = head;
+    last->next = head;
     /* seq_cst: a done-list pusher looks at loop_watching next. */
   } while (!atomic_compare_exchange_weak_explicit(
-      top, &head, f, memory_order_seq_cst, memory_order_relaxed));
+      top, &head, first, memory_order_seq_cst, memory_order_relaxed));
   return head == NULL;
+}
+
+static inline bool uvpool__stack_push(_Atomic(uvpool_future_t *) *top,
+                                      uvpool_future_t *f) {
+  return uvpool__stack_push_chain(top, f, f);
 }
 
 /* Reverses a list linked through next: the multi-producer stacks hand

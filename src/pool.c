@@ -10,17 +10,18 @@
  * 2. Lock order: exit registry lock, then pool->mu, then a future's
  *    F_LOCK bit. No code takes them the other way round.
  * 3. A future is on at most one list at a time: pending queue, a worker's
- *    hands, the done list, or the free list. The pool owns one reference
- *    from submit until its first delivery; requeueing for callbacks added
- *    later takes another.
+ *    hands (the task it runs, or a settled fire-and-forget future it
+ *    keeps for a batch push), the done list, or the free list. The pool
+ *    owns one reference from submit until its first delivery; requeueing
+ *    for callbacks added later takes another.
  * 4. Results reach the loop only through the done list plus one
  *    uv_async_send. A worker pushes and sends without mu but before it
- *    leaves the pool; every other thread does both under mu. The loop
- *    closes the handle only after seeing, under mu, that no worker is left
- *    and nothing is undelivered, so no send can race uv_close. Once
- *    process exit began nothing sends, and while the loop thread spins on
- *    the done list for work it just submitted (deliver.c) a push need not
- *    send: the loop sees it.
+ *    idles or leaves the pool; every other thread does both under mu. The
+ *    loop closes the handle only after seeing, under mu, that no worker
+ *    is left and nothing is undelivered, so no send can race uv_close.
+ *    Once process exit began nothing sends, and while the loop thread
+ *    spins on the done list for work it just submitted (deliver.c) a push
+ *    need not send: the loop sees it.
  * 5. pool->live counts the open pool plus every future not on the free
  *    list; memory (slabs, mutex) is released when it drops to zero, so
  *    futures outlive their pool's close.

@@ -294,9 +294,14 @@ void uvpool__pend_cancel_all(uvpool_t *pool, int status) {
  * worker pushes and sends before it leaves; every other caller pushes and
  * sends under mu. */
 void uvpool__done_push(uvpool_t *pool, uvpool_future_t *f) {
+  uvpool__done_push_chain(pool, f, f);
+}
+
+void uvpool__done_push_chain(uvpool_t *pool, uvpool_future_t *first,
+                             uvpool_future_t *last) {
   /* A loop thread that spins on the list sees the push: no send. The
    * seq_cst push and load pair with the loop's (see wait_done). */
-  if (uvpool__stack_push(&pool->done, f) &&
+  if (uvpool__stack_push_chain(&pool->done, first, last) &&
       !atomic_load(&pool->loop_watching) && (!pool->forked || pool->closing) &&
       !atomic_load_explicit(&pool->exiting, memory_order_relaxed))
     uv_async_send(&pool->async);

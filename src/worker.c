@@ -104,12 +104,38 @@ typedef struct {
   void *result;
 } outcome_t;
 
+/* Futures that nothing can observe (fire and forget: no reference but
+ * the pool's, no callback) need the loop only to be recycled. The worker
+ * keeps up to UVPOOL__QUIET_MAX of them and pushes them on the done list
+ * in one step: one contended exchange and at most one wake-up of the loop
+ * per batch instead of per task. It pushes what it keeps before it looks
+ * for work in vain, so nothing waits on a batch while the worker idles;
+ * while it runs a long task, the loop is kept alive by that task anyway. */
+static void quiet_flush(uvpool_t *pool, uvpool__worker_t *w) {
+  if (w->quiet == NULL)
+    return;
+  uvpool__done_push_chain(pool, w->quiet, w->quiet_last);
+  w->quiet = w->quiet_last = NULL;
+  w->nquiet = 0;
+}
+
+static void quiet_keep(uvpool_t *pool, uvpool__worker_t *w,
+                       uvpool_future_t *f) {
+  f->next = w->quiet;
+  if (w->quiet == NULL)
+    w->quiet_last = f;
+  w->quiet = f;
+  if (++w->nquiet == UVPOOL__QUIET_MAX)
+    quiet_flush(pool, w);
+}
+
 /* Publishes o outside mu: waiters wake and the loop is told, without
  * making the next submit or pop wait for it. */
 static void publish(uvpool_t *pool, uvpool__worker_t *w, outcome_t *o) {
   if (o->f == NULL)
     return;
-  uvpool__settle_ran(pool, o->f, o->st, o->rc, o->result);
+  if (uvpool__settle_ran(pool, o->f, o->st, o->rc, o->result))
+    quiet_keep(pool, w, o->f);
   o->f = NULL;
   atomic_store_explicit(&w->publishing, false, memory_order_release);
 }
@@ -242,6 +268,14 @@ static void worker_loop(uvpool_t *pool, uvpool__worker_t *w) {
     if (o.f != NULL) { /* nothing to run next: publish, then look again */
       uv_mutex_unlock(&pool->mu);
       publish(pool, w, &o);
+      uv_mutex_lock(&pool->mu);
+      continue;
+    }
+    if (w->quiet != NULL) { /* and what it kept, before it idles */
+      atomic_store_explicit(&w->publishing, true, memory_order_relaxed);
+      uv_mutex_unlock(&pool->mu);
+      quiet_flush(pool, w);
+      atomic_store_explicit(&w->publishing, false, memory_order_release);
       uv_mutex_lock(&pool->mu);
       continue;
     }

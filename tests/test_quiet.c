@@ -1,0 +1,96 @@
+/* Fire-and-forget completions (no future handed out, no callback) reach
+ * the loop in batches of UVPOOL__QUIET_MAX per worker: the loop must still
+ * see every one of them, while the worker runs more work and when it
+ * idles, so that the loop runs down and futures are recycled. */
+#include "util.h"
+
+static uvpool_t *one_worker_pool(uv_loop_t *loop) {
+  uvpool_options_t o;
+  uvpool_options_init(&o);
+  o.max_workers = 1;
+  return t_pool_new(loop, &o);
+}
+
+/* Settlements and callbacks the loop has not delivered yet. Loop thread. */
+static uint64_t undelivered(uvpool_t *pool) {
+  uint64_t n;
+  uv_mutex_lock(&pool->mu);
+  n = pool->outstanding + pool->loop_outstanding;
+  uv_mutex_unlock(&pool->mu);
+  return n;
+}
+
+static bool only_one_undelivered(void *pool) { return undelivered(pool) == 1; }
+
+static bool timed_out;
+
+static void bound_hit(uv_timer_t *t) {
+  timed_out = true;
+  uv_stop(t->loop);
+}
+
+static void completions_reach_the_loop_when_the_worker_idles(void **state) {
+  uv_loop_t loop;
+  uv_timer_t bound;
+  uvpool_t *pool;
+  (void)state;
+  t_loop_init(&loop);
+  pool = one_worker_pool(&loop);
+  for (int i = 0; i < 5; i++) /* fewer than a batch */
+    assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, NULL), 0);
+  /* A hang bound that does not keep the loop alive by itself. */
+  timed_out = false;
+  assert_int_equal(uv_timer_init(&loop, &bound), 0);
+  assert_int_equal(uv_timer_start(&bound, bound_hit, 20000, 0), 0);
+  uv_unref((uv_handle_t *)&bound);
+  /* Returns once every completion was delivered: the worker pushed its
+   * partial batch before it went idle. */
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_false(timed_out);
+  assert_int_equal(undelivered(pool), 0);
+  assert_int_equal(t_stats(pool).completed, 5);
+  uv_close((uv_handle_t *)&bound, NULL);
+  t_pool_close(pool, 0);
+  t_loop_close(&loop);
+}
+
+static void full_batch_reaches_the_loop_while_the_worker_is_busy(void **state) {
+  uv_loop_t loop;
+  uvpool_t *pool;
+  uvpool_future_t *a = NULL, *g = NULL;
+  t_gate_t first, gate;
+  (void)state;
+  t_loop_init(&loop);
+  t_gate_init(&first);
+  t_gate_init(&gate);
+  pool = one_worker_pool(&loop);
+  /* The worker waits in a first task while the rest queue, so that it
+   * runs them in one go, with no idle moment (which would push). */
+  assert_int_equal(uvpool_submit(pool, t_work_gate, &first, &a), 0);
+  uv_sem_wait(&first.started);
+  for (unsigned i = 0; i < UVPOOL__QUIET_MAX; i++)
+    assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, NULL), 0);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, &gate, &g), 0);
+  uv_sem_post(&first.go);
+  /* The worker took g after the last of the batch and published that one
+   * before it ran g: the batch was full, so it went to the loop. */
+  uv_sem_wait(&gate.started);
+  t_run_until(&loop, only_one_undelivered, pool); /* g's own */
+  assert_int_equal(t_stats(pool).completed, UVPOOL__QUIET_MAX + 1);
+  uv_sem_post(&gate.go);
+  assert_int_equal(uvpool_future_wait(g, -1), 0);
+  uvpool_future_unref(a);
+  uvpool_future_unref(g);
+  t_pool_close(pool, 0);
+  t_loop_close(&loop);
+  t_gate_destroy(&first);
+  t_gate_destroy(&gate);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(completions_reach_the_loop_when_the_worker_idles),
+      cmocka_unit_test(full_batch_reaches_the_loop_while_the_worker_is_busy),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
