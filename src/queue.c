@@ -121,6 +121,38 @@ bool uvpool__inbox_empty(const uvpool_t *pool) {
 
 static void run_queue_add(uvpool_t *pool, uvpool_future_t *f);
 
+/* Appends the inbox's tasks, newest first from `newest`, to the run
+ * queue's tail in one pass: reversing the links and setting prev as it
+ * goes. The inbox holds plain tasks only (priority 0), so behind a tail of
+ * priority >= 0 this is what inserting each in order does. A long inbox
+ * was written by the loop thread's core: one walk, not two, over lines
+ * that are not in this core's cache. */
+static void inbox_append(uvpool_t *pool, uvpool_future_t *newest) {
+  uvpool__list_t *l = &pool->pend;
+  uvpool_future_t *f = newest, *oldest = NULL;
+  size_t n = 0;
+  while (f != NULL) {
+    uvpool_future_t *next = f->next;
+    f->next = oldest;
+    if (oldest != NULL)
+      oldest->prev = f;
+    oldest = f;
+    f = next;
+    n++;
+  }
+  oldest->prev = l->tail;
+  if (l->tail != NULL)
+    l->tail->next = oldest;
+  else
+    l->head = oldest;
+  l->tail = newest;
+  atomic_store_explicit(
+      &pool->nqueued,
+      atomic_load_explicit(&pool->nqueued, memory_order_relaxed) + n,
+      memory_order_relaxed);
+  pool->inbox_taken += n;
+}
+
 /* Under mu. Moves the inbox to the run queue, oldest first. The exchange
  * keeps the closed bit; only holders of mu take, so there is no ABA. */
 static void inbox_drain_locked(uvpool_t *pool) {
@@ -135,7 +167,13 @@ static void inbox_drain_locked(uvpool_t *pool) {
       memory_order_relaxed))
     ;
   // NOLINTNEXTLINE(performance-no-int-to-ptr)
-  f = uvpool__list_reverse((uvpool_future_t *)(old & ~INBOX_CLOSED));
+  f = (uvpool_future_t *)(old & ~INBOX_CLOSED);
+  if (pool->pend.tail == NULL || prio_of(pool->pend.tail) >= 0) {
+    inbox_append(pool, f);
+    return;
+  }
+  /* Behind negative priorities, which plain tasks may overtake. */
+  f = uvpool__list_reverse(f);
   while (f != NULL) {
     uvpool_future_t *next = f->next;
     run_queue_add(pool, f);

@@ -46,6 +46,36 @@ static void lock_free_and_locked_submits_keep_one_order(void **state) {
   t_gated_close(&g);
 }
 
+/* Plain tasks have priority 0: those waiting in the inbox overtake
+ * queued tasks of negative priority when a worker moves them to the run
+ * queue, as they would have if queued directly. */
+static void lock_free_submits_overtake_negative_priorities(void **state) {
+  enum { NNEG = 3, N = 6 };
+  t_gated_t g;
+  uvpool_task_options_t o;
+  t_order_t slots[N];
+  int log[N];
+  _Atomic int next = 0;
+  (void)state;
+  t_gated_open(&g, 1);
+  uvpool_task_options_init(&o);
+  o.priority = -1;
+  for (int i = 0; i < N; i++)
+    slots[i] = (t_order_t){&next, log, i};
+  for (int i = 0; i < NNEG; i++) /* locked: straight to the run queue */
+    assert_int_equal(
+        uvpool_submit_ex(g.pool, &o, t_work_order, &slots[i], NULL), 0);
+  for (int i = NNEG; i < N; i++)
+    assert_int_equal(uvpool_submit(g.pool, t_work_order, &slots[i], NULL), 0);
+  assert_false(uvpool__inbox_empty(g.pool)); /* some took the inbox */
+  t_gated_release(&g);
+  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(atomic_load(&next), N);
+  for (int i = 0; i < N; i++) /* the plain ones, then the negative ones */
+    assert_int_equal(log[i], i < N - NNEG ? NNEG + i : i - (N - NNEG));
+  t_gated_close(&g);
+}
+
 /* The task may still be in the inbox or already moved by the monitor,
  * which is awake while the only worker is busy: either way cancel finds
  * it. */
@@ -139,6 +169,7 @@ static void lock_free_submit_wakes_a_parked_worker(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(lock_free_and_locked_submits_keep_one_order),
+      cmocka_unit_test(lock_free_submits_overtake_negative_priorities),
       cmocka_unit_test(cancel_reaches_a_lock_free_submit_before_it_runs),
       cmocka_unit_test(stats_count_lock_free_submits),
       cmocka_unit_test(lock_free_submit_wakes_a_parked_worker),
