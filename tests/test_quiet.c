@@ -57,34 +57,18 @@ static void completions_reach_the_loop_when_the_worker_idles(void **state) {
 static void full_batch_reaches_the_loop_while_the_worker_is_busy(void **state) {
   uv_loop_t loop;
   uvpool_t *pool;
-  uvpool_future_t *a = NULL, *g = NULL;
-  t_gate_t first, gate;
+  t_quiet_t q;
   (void)state;
   t_loop_init(&loop);
-  t_gate_init(&first);
-  t_gate_init(&gate);
   pool = one_worker_pool(&loop);
-  /* The worker waits in a first task while the rest queue, so that it
-   * runs them in one go, with no idle moment (which would push). */
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &first, &a), 0);
-  uv_sem_wait(&first.started);
-  for (unsigned i = 0; i < UVPOOL__QUIET_MAX; i++)
-    assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, NULL), 0);
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &gate, &g), 0);
-  uv_sem_post(&first.go);
-  /* The worker took g after the last of the batch and published that one
-   * before it ran g: the batch was full, so it went to the loop. */
-  uv_sem_wait(&gate.started);
-  t_run_until(&loop, only_one_undelivered, pool); /* g's own */
+  /* The worker published the last of the batch before it ran the gated
+   * task: the batch was full, so it went to the loop. */
+  t_quiet_start(&q, pool, UVPOOL__QUIET_MAX);
+  t_run_until(&loop, only_one_undelivered, pool); /* the gated task's */
   assert_int_equal(t_stats(pool).completed, UVPOOL__QUIET_MAX + 1);
-  uv_sem_post(&gate.go);
-  assert_int_equal(uvpool_future_wait(g, -1), 0);
-  uvpool_future_unref(a);
-  uvpool_future_unref(g);
+  t_quiet_finish(&q);
   t_pool_close(pool, 0);
   t_loop_close(&loop);
-  t_gate_destroy(&first);
-  t_gate_destroy(&gate);
 }
 
 int main(void) {

@@ -162,3 +162,24 @@ void t_gated_close(t_gated_t *g) {
   t_loop_close(&g->loop);
   t_gate_destroy(&g->hold);
 }
+
+void t_quiet_start(t_quiet_t *q, uvpool_t *pool, unsigned n) {
+  t_gate_init(&q->first);
+  t_gate_init(&q->last);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, &q->first, &q->a), 0);
+  uv_sem_wait(&q->first.started);
+  for (unsigned i = 0; i < n; i++)
+    assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, NULL), 0);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, &q->last, &q->z), 0);
+  uv_sem_post(&q->first.go);
+  uv_sem_wait(&q->last.started);
+}
+
+void t_quiet_finish(t_quiet_t *q) {
+  uv_sem_post(&q->last.go);
+  assert_int_equal(uvpool_future_wait(q->z, -1), 0);
+  uvpool_future_unref(q->a);
+  uvpool_future_unref(q->z);
+  t_gate_destroy(&q->first);
+  t_gate_destroy(&q->last);
+}

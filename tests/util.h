@@ -83,6 +83,19 @@ void t_gated_release(t_gated_t *g);
 /* Closes the pool and the loop (uv_loop_close() == 0). */
 void t_gated_close(t_gated_t *g);
 
+/* A one-worker pool's worker runs n fire-and-forget tasks in one go, with
+ * no idle moment between them, then waits in a gated task: a first gated
+ * task holds it while the rest queue. t_quiet_start returns once the
+ * worker waits in the last task; t_quiet_finish lets it go, waits for it
+ * and drops both futures. */
+typedef struct {
+  t_gate_t first, last;
+  uvpool_future_t *a, *z;
+} t_quiet_t;
+
+void t_quiet_start(t_quiet_t *q, uvpool_t *pool, unsigned n);
+void t_quiet_finish(t_quiet_t *q);
+
 bool t_on_loop_thread(void);
 
 #endif
