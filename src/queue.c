@@ -129,13 +129,13 @@ static void run_queue_add(uvpool_t *pool, uvpool_future_t *f);
  * that are not in this core's cache. */
 static void inbox_append(uvpool_t *pool, uvpool_future_t *newest) {
   uvpool__list_t *l = &pool->pend;
-  uvpool_future_t *f = newest, *oldest = NULL;
-  size_t n = 0;
+  uvpool_future_t *f = newest->next, *oldest = newest;
+  size_t n = 1;
+  newest->next = NULL;
   while (f != NULL) {
     uvpool_future_t *next = f->next;
     f->next = oldest;
-    if (oldest != NULL)
-      oldest->prev = f;
+    oldest->prev = f;
     oldest = f;
     f = next;
     n++;
