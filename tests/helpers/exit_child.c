@@ -25,6 +25,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* POSIX and Linux calls under -std=c11 */
 #endif
+#include "internal.h"
 #include "uvpool.h"
 
 #include "bounded_wait.h"
@@ -639,10 +640,17 @@ static int sc_fork_while_busy(void) {
 /* What the child of a fork() inside work does before it exits. */
 static void (*g_in_forked_child)(void);
 
+/* Forks from inside work once the pool's monitor thread sleeps. A monitor
+ * still starting up may hold a lock of a sanitizer's allocator that is not
+ * fork-safe (clang 14's LeakSanitizer then hangs at the child's exit,
+ * waiting for it); glibc's malloc is. The monitor sleeps within a tick
+ * of the queue going empty, and this task is the only one. */
 static int work_fork(void *arg, void **result) {
+  uvpool_t *p = arg;
   pid_t pid;
-  (void)arg;
   (void)result;
+  while (!atomic_load(&p->mon_sleeping))
+    sched_yield();
   pid = fork();
   if (pid < 0)
     return uv_translate_sys_error(errno);
@@ -659,7 +667,7 @@ static int fork_in_work(void (*in_child)(void)) {
   uvpool_t *p = pool_new_max(1);
   uvpool_future_t *f = NULL;
   g_in_forked_child = in_child;
-  check(uvpool_submit(p, work_fork, NULL, &f), "submit");
+  check(uvpool_submit(p, work_fork, p, &f), "submit");
   precond(uvpool_future_wait(f, -1) == 0, "wait");
   precond(uvpool_future_state(f) == UVPOOL_DONE, "fork task done");
   uvpool_future_unref(f);
