@@ -138,7 +138,9 @@ UVPOOL_EXTERN void uvpool_options_init(uvpool_options_t *opts);
  * UV_ECANCELED) in the child, they accept no work (UV_ESHUTDOWN), and the
  * exit handler ignores them. uvpool_close() on one is allowed once the
  * child's loop is usable (uv_loop_fork) and delivers the pending
- * callbacks. Pools created in the child work normally. */
+ * callbacks; this holds also for a pool the parent was closing at fork(),
+ * whose close (and close callback) stays the parent's. Pools created in
+ * the child work normally. */
 UVPOOL_EXTERN int uvpool_new(uv_loop_t *loop, const uvpool_options_t *opts,
                              uvpool_t **out);
 

@@ -225,6 +225,15 @@ static void clear_future_locks(uvpool_t *p) {
 
 static void disown_pool(uvpool_t *p) {
   p->forked = true;
+  /* A close the parent began is the parent's: its callback is not the
+   * child's to run, and nothing in the child would finish it, since the
+   * wake-up fd changes at uv_loop_fork. The child closes the pool itself
+   * (uvpool_close), as any inherited pool; until then nothing here may
+   * send on the handle (see uvpool__done_push_chain). */
+  p->closing = false;
+  p->close_flags = 0;
+  p->close_cb = NULL;
+  p->close_data = NULL;
   uvpool__inbox_close(p);
   clear_future_locks(p);
   for (uvpool__worker_t *w = p->workers; w != NULL; w = w->next) {
@@ -261,7 +270,11 @@ static void fork_child(void) {
   uvpool__forget_worker();
   for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next) {
     disown_pool(p);
-    uv_mutex_unlock(&p->mu);
+    /* A fresh mutex rather than an unlock: glibc counts the parent's
+     * threads that waited on a condition variable with mu as users of it,
+     * and would refuse to destroy it when the child frees the pool. */
+    if (uv_mutex_init(&p->mu) != 0)
+      abort(); /* GCOVR_EXCL_LINE: glibc's default mutex init cannot fail */
   }
   uv_mutex_unlock(&reg.mu);
 }
