@@ -109,7 +109,8 @@ typedef struct uvpool__worker_s {
   bool idle_exit;          /* leaves for idleness; counted in pool->nleaving */
   _Atomic bool publishing; /* holds an outcome not yet published */
   /* Settled futures nothing can observe, not yet on the done list (see
-   * worker.c); touched only while publishing is set. */
+   * worker.c); touched by the worker only while publishing is set, and by
+   * a fork child's disown_pool. */
   uvpool_future_t *quiet, *quiet_last;
   unsigned nquiet;
 } uvpool__worker_t;

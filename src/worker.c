@@ -129,8 +129,9 @@ static void quiet_keep(uvpool_t *pool, uvpool__worker_t *w,
     quiet_flush(pool, w);
 }
 
-/* Publishes o outside mu: waiters wake and the loop is told, without
- * making the next submit or pop wait for it. */
+/* Publishes o outside mu: waiters wake and the loop is told (or, for a
+ * future nothing observes, the batch grows), without making the next
+ * submit or pop wait for it. */
 static void publish(uvpool_t *pool, uvpool__worker_t *w, outcome_t *o) {
   if (o->f == NULL)
     return;
