@@ -111,9 +111,8 @@ typedef struct {
  * per batch instead of per task. It pushes what it keeps before it looks
  * for work in vain, so nothing waits on a batch while the worker idles;
  * while it runs a long task, the loop is kept alive by that task anyway. */
+/* w->quiet is not empty. */
 static void quiet_flush(uvpool_t *pool, uvpool__worker_t *w) {
-  if (w->quiet == NULL)
-    return;
   uvpool__done_push_chain(pool, w->quiet, w->quiet_last);
   w->quiet = w->quiet_last = NULL;
   w->nquiet = 0;

@@ -18,7 +18,6 @@ static void on_closed(uvpool_t *pool, void *data) {
 
 static void fork_while_the_pool_closes(void **state) {
   uv_loop_t loop;
-  uvpool_options_t o;
   uvpool_t *pool;
   t_gate_t g;
   int closed = 0, wstatus = 0;
@@ -26,9 +25,7 @@ static void fork_while_the_pool_closes(void **state) {
   (void)state;
   t_loop_init(&loop);
   t_gate_init(&g);
-  uvpool_options_init(&o);
-  o.max_workers = 1;
-  pool = t_pool_new(&loop, &o);
+  pool = t_pool_max(&loop, 1);
   assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
   uv_sem_wait(&g.started);
   assert_int_equal(uvpool_close(pool, 0, on_closed, &closed), 0);

@@ -13,16 +13,13 @@
 
 static void fork_with_partial_quiet_batch(void **state) {
   uv_loop_t loop;
-  uvpool_options_t o;
   uvpool_t *pool;
   t_quiet_t q;
   int wstatus = 0;
   pid_t pid;
   (void)state;
   t_loop_init(&loop);
-  uvpool_options_init(&o);
-  o.max_workers = 1;
-  pool = t_pool_new(&loop, &o);
+  pool = t_pool_max(&loop, 1);
   /* Fewer than a batch: settled and kept by the worker (it posted that it
    * started the gated task after it published the last one). */
   t_quiet_start(&q, pool, 5);

@@ -4,13 +4,6 @@
  * idles, so that the loop runs down and futures are recycled. */
 #include "util.h"
 
-static uvpool_t *one_worker_pool(uv_loop_t *loop) {
-  uvpool_options_t o;
-  uvpool_options_init(&o);
-  o.max_workers = 1;
-  return t_pool_new(loop, &o);
-}
-
 /* Settlements and callbacks the loop has not delivered yet. Loop thread. */
 static uint64_t undelivered(uvpool_t *pool) {
   uint64_t n;
@@ -35,7 +28,7 @@ static void completions_reach_the_loop_when_the_worker_idles(void **state) {
   uvpool_t *pool;
   (void)state;
   t_loop_init(&loop);
-  pool = one_worker_pool(&loop);
+  pool = t_pool_max(&loop, 1);
   for (int i = 0; i < 5; i++) /* fewer than a batch */
     assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, NULL), 0);
   /* A hang bound that does not keep the loop alive by itself. */
@@ -60,7 +53,7 @@ static void full_batch_reaches_the_loop_while_the_worker_is_busy(void **state) {
   t_quiet_t q;
   (void)state;
   t_loop_init(&loop);
-  pool = one_worker_pool(&loop);
+  pool = t_pool_max(&loop, 1);
   /* The worker published the last of the batch before it ran the gated
    * task: the batch was full, so it went to the loop. */
   t_quiet_start(&q, pool, UVPOOL__QUIET_MAX);

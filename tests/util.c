@@ -86,6 +86,13 @@ uvpool_t *t_pool_new(uv_loop_t *loop, const uvpool_options_t *opts) {
   return pool;
 }
 
+uvpool_t *t_pool_max(uv_loop_t *loop, unsigned max_workers) {
+  uvpool_options_t o;
+  uvpool_options_init(&o);
+  o.max_workers = max_workers;
+  return t_pool_new(loop, &o);
+}
+
 static void on_closed(uvpool_t *pool, void *data) {
   (void)pool;
   assert_true(t_on_loop_thread());

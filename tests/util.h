@@ -53,6 +53,8 @@ void t_loop_init(uv_loop_t *loop);
 void t_loop_close(uv_loop_t *loop);
 
 uvpool_t *t_pool_new(uv_loop_t *loop, const uvpool_options_t *opts);
+/* A pool with default options but at most max_workers workers. */
+uvpool_t *t_pool_max(uv_loop_t *loop, unsigned max_workers);
 /* In a fork child (no assertions there): closes the inherited pool and
  * runs its loop until the close finishes, bounded at 20 s by a timer (a
  * bound, not a sync). Returns 1 if the close finished, 0 if not, -1 if
