@@ -613,6 +613,45 @@ static int sc_wait_returns_during_exit(void) {
 
 /* ---- scenarios: fork ----------------------------------------------------- */
 
+/* Whether a thread of this process is named name. */
+static bool thread_named(const char *name) {
+  char path[300], comm[32];
+  bool found = false;
+  struct dirent *e;
+  DIR *d = opendir("/proc/self/task");
+  if (d == NULL)
+    die("opendir /proc/self/task", errno);
+  while (!found && (e = readdir(d)) != NULL) {
+    ssize_t n;
+    int fd;
+    if (e->d_name[0] == '.')
+      continue;
+    snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      continue; /* the thread just left */
+    n = read(fd, comm, sizeof(comm) - 1);
+    close(fd);
+    if (n <= 0)
+      continue;
+    comm[n] = '\0';
+    comm[strcspn(comm, "\n")] = '\0';
+    found = strcmp(comm, name) == 0;
+  }
+  closedir(d);
+  return found;
+}
+
+/* Before a fork() whose child exits through exit(): waits until the
+ * pool's monitor thread named itself, which it does once started. A
+ * thread still starting up may hold a lock of a sanitizer's allocator
+ * that is not fork-safe (clang 14's LeakSanitizer then hangs at the
+ * child's exit); glibc's malloc is fork-safe. */
+static void await_monitor_started(void) {
+  while (!thread_named("uvpool-mon"))
+    sched_yield();
+}
+
 /* fork() from main while two tasks block; the child exits at once. */
 static int sc_fork_while_busy(void) {
   uvpool_t *p = pool_new_max(2);
@@ -622,6 +661,7 @@ static int sc_fork_while_busy(void) {
     check(uvpool_submit(p, work_started_hold, NULL, &f[i]), "submit");
   for (int i = 0; i < 2; i++)
     uv_sem_wait(&g_started);
+  await_monitor_started();
   pid = fork();
   if (pid < 0)
     die("fork", errno);
@@ -640,11 +680,9 @@ static int sc_fork_while_busy(void) {
 /* What the child of a fork() inside work does before it exits. */
 static void (*g_in_forked_child)(void);
 
-/* Forks from inside work once the pool's monitor thread sleeps. A monitor
- * still starting up may hold a lock of a sanitizer's allocator that is not
- * fork-safe (clang 14's LeakSanitizer then hangs at the child's exit,
- * waiting for it); glibc's malloc is. The monitor sleeps within a tick
- * of the queue going empty, and this task is the only one. */
+/* Forks from inside work once the pool's monitor thread sleeps, so that it
+ * is past its start-up (see await_monitor_started). It sleeps within a
+ * tick of the queue going empty, and this task is the only one. */
 static int work_fork(void *arg, void **result) {
   uvpool_t *p = arg;
   pid_t pid;
@@ -750,6 +788,7 @@ static int fork_inherited(void (*in_child)(void)) {
   check(uvpool_future_on_done(g_run, cb_count, NULL), "on_done");
   check(uvpool_future_on_done(g_queued, cb_count, NULL), "on_done");
   uv_sem_wait(&g_started);
+  await_monitor_started();
   pid = fork();
   if (pid < 0)
     die("fork", errno);
