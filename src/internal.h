@@ -323,9 +323,10 @@ UVPOOL__HIDDEN int uvpool__registry_add(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__registry_remove(uvpool_t *pool);
 UVPOOL__HIDDEN bool uvpool__registry_has_handle(const uv_handle_t *h);
 
-/* Pushes f on a multi-producer stack linked through f->next (the done
- * list, the free stack) and returns whether it was empty. Its consumer
- * takes the whole stack with one exchange, so there is no ABA. */
+/* Pushes the chain first..last, linked through next, on a multi-producer
+ * stack (the done list, the free stack) and returns whether it was empty;
+ * uvpool__stack_push pushes one future. Its consumer takes the whole stack
+ * with one exchange, so there is no ABA. */
 static inline bool uvpool__stack_push_chain(_Atomic(uvpool_future_t *) *top,
                                             uvpool_future_t *first,
                                             uvpool_future_t *last) {
