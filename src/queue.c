@@ -121,6 +121,14 @@ bool uvpool__inbox_empty(const uvpool_t *pool) {
 
 static void run_queue_add(uvpool_t *pool, uvpool_future_t *f);
 
+/* Changes the run queue's count by d. Every writer holds mu, so a plain
+ * sum will do; it is stored atomically for spinners that read it without
+ * mu. */
+static void nqueued_adjust(uvpool_t *pool, ptrdiff_t d) {
+  size_t n = atomic_load_explicit(&pool->nqueued, memory_order_relaxed);
+  atomic_store_explicit(&pool->nqueued, n + (size_t)d, memory_order_relaxed);
+}
+
 /* Appends the inbox's tasks, newest first from `newest`, to the run
  * queue's tail in one pass: reversing the links and setting prev as it
  * goes. The inbox holds plain tasks only (priority 0), so behind a tail of
@@ -146,10 +154,7 @@ static void inbox_append(uvpool_t *pool, uvpool_future_t *newest) {
   else
     l->head = oldest;
   l->tail = newest;
-  atomic_store_explicit(
-      &pool->nqueued,
-      atomic_load_explicit(&pool->nqueued, memory_order_relaxed) + n,
-      memory_order_relaxed);
+  nqueued_adjust(pool, (ptrdiff_t)n);
   pool->inbox_taken += n;
 }
 
@@ -184,18 +189,12 @@ static void inbox_drain_locked(uvpool_t *pool) {
 
 static void run_queue_add(uvpool_t *pool, uvpool_future_t *f) {
   list_insert_ordered(&pool->pend, f);
-  atomic_store_explicit(
-      &pool->nqueued,
-      atomic_load_explicit(&pool->nqueued, memory_order_relaxed) + 1,
-      memory_order_relaxed);
+  nqueued_adjust(pool, 1);
 }
 
 static void run_queue_del(uvpool_t *pool, uvpool_future_t *f) {
   list_unlink(&pool->pend, f);
-  atomic_store_explicit(
-      &pool->nqueued,
-      atomic_load_explicit(&pool->nqueued, memory_order_relaxed) - 1,
-      memory_order_relaxed);
+  nqueued_adjust(pool, -1);
 }
 
 size_t uvpool__runnable(uvpool_t *pool) {
