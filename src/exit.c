@@ -258,23 +258,23 @@ static void disown_pool(uvpool_t *p) {
   p->mon_running = false; /* and the monitor */
   p->mon_sleeping = false;
   p->loop_watching = false; /* a fork during the loop thread's wait */
-  /* Nobody waits on these in the child; fresh ones are safe to reuse. */
+  /* Nobody waits on these in the child; fresh ones are safe to reuse.
+   * The mutex, held since fork_prepare, is replaced rather than unlocked:
+   * glibc counts the parent's threads that waited on a condition variable
+   * with it as its users, and would refuse to destroy it when the child
+   * frees the pool. */
   uv_cond_init(&p->work_cv);
   uv_cond_init(&p->drain_cv);
   uv_cond_init(&p->dl_cv);
   uv_cond_init(&p->mon_cv);
+  if (uv_mutex_init(&p->mu) != 0)
+    abort(); /* GCOVR_EXCL_LINE: glibc's default mutex init cannot fail */
 }
 
 static void fork_child(void) {
   /* A child forked from work is not a worker of anything. */
   uvpool__forget_worker();
-  for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next) {
-    disown_pool(p);
-    /* A fresh mutex rather than an unlock: glibc counts the parent's
-     * threads that waited on a condition variable with mu as users of it,
-     * and would refuse to destroy it when the child frees the pool. */
-    if (uv_mutex_init(&p->mu) != 0)
-      abort(); /* GCOVR_EXCL_LINE: glibc's default mutex init cannot fail */
-  }
+  for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next)
+    disown_pool(p); /* which also releases p->mu */
   uv_mutex_unlock(&reg.mu);
 }

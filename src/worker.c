@@ -110,8 +110,8 @@ typedef struct {
  * in one step: one contended exchange and at most one wake-up of the loop
  * per batch instead of per task. It pushes what it keeps before it looks
  * for work in vain, so nothing waits on a batch while the worker idles;
- * while it runs a long task, the loop is kept alive by that task anyway. */
-/* w->quiet is not empty. */
+ * while it runs a long task, the loop is kept alive by that task anyway.
+ * quiet_flush pushes a batch that is not empty. */
 static void quiet_flush(uvpool_t *pool, uvpool__worker_t *w) {
   uvpool__done_push_chain(pool, w->quiet, w->quiet_last);
   w->quiet = w->quiet_last = NULL;
