@@ -1,7 +1,8 @@
 /* Allocation and thread creation, routed through one place so that a test
  * build (UVPOOL_FAULT_INJECTION) can make the n-th call fail and prove that
- * every failure path returns an error, loses nothing and leaks nothing.
- * A release build compiles the hooks to nothing. */
+ * every failure path returns an error, loses nothing and leaks nothing; and
+ * the test hooks (uvpool__hook), which let a test hold a thread at a named
+ * point. A release build compiles the hooks to nothing. */
 #include "internal.h"
 
 #include <errno.h>
@@ -43,7 +44,18 @@ static int thread_should_fail(void) {
   unsigned long call = atomic_fetch_add(&thread_calls, 1) + 1;
   return (n != 0 && call >= n) ? atomic_load(&thread_fail_err) : 0;
 }
+
+static _Atomic uvpool__hook_fn hook_fn;
+
+void uvpool__hook_set(uvpool__hook_fn fn) { atomic_store(&hook_fn, fn); }
+
+void uvpool__hook(uvpool__hook_point_t point, const void *pool) {
+  uvpool__hook_fn fn = atomic_load(&hook_fn);
+  if (fn != NULL)
+    fn(point, pool);
+}
 #else
+void uvpool__hook_set(uvpool__hook_fn fn) { (void)fn; }
 void uvpool__alloc_fail_at(unsigned long n, bool sticky) {
   (void)n;
   (void)sticky;

@@ -221,6 +221,27 @@ UVPOOL__HIDDEN void uvpool__thread_fail_at(unsigned long n, int err);
 UVPOOL__HIDDEN int uvpool__thread_create(uv_thread_t *tid, size_t stack,
                                          void (*fn)(void *), void *arg);
 
+/* Test hooks (fault-injection builds; a release build calls nothing): a
+ * test may hold a thread at these points, to order events that timing
+ * alone would order only sometimes. pool is for comparison only: at
+ * WORKER_START the thread has not yet looked at it. */
+typedef enum {
+  UVPOOL__HOOK_WORKER_START,   /* a new worker thread, first thing */
+  UVPOOL__HOOK_THREAD_CREATED, /* a pool thread was created, under mu */
+  UVPOOL__HOOK_CLOSE_DECIDED,  /* loop thread: the close will finish */
+  UVPOOL__HOOK_MONITOR_TICK,   /* the monitor ended a tick, under mu */
+} uvpool__hook_point_t;
+typedef void (*uvpool__hook_fn)(uvpool__hook_point_t point, const void *pool);
+UVPOOL__HIDDEN void uvpool__hook_set(uvpool__hook_fn fn);
+#ifdef UVPOOL_FAULT_INJECTION
+UVPOOL__HIDDEN void uvpool__hook(uvpool__hook_point_t point, const void *pool);
+#else
+static inline void uvpool__hook(uvpool__hook_point_t point, const void *pool) {
+  (void)point;
+  (void)pool;
+}
+#endif
+
 /* futex.c */
 UVPOOL__HIDDEN int uvpool__futex_wait(_Atomic uint32_t *addr, uint32_t val,
                                       int64_t timeout_ns);

@@ -28,9 +28,9 @@ typedef struct {
 } cbslot_t;
 
 struct walk_s {
-  uv_loop_t loop;
+  uv_loop_t *loop;
   uvpool_t *pool;
-  t_gate_t gate;
+  t_gate_t *gate;
   int injected;   /* the error the failure turns into */
   unsigned nerr;  /* calls that returned it */
   unsigned gated; /* accepted gate jobs, each holding a worker */
@@ -59,8 +59,8 @@ static int walk_work(void *arg, void **result) {
   job_t *j = arg;
   atomic_fetch_add(&j->ran, 1);
   if (j->gate) {
-    uv_sem_post(&j->w->gate.started);
-    uv_sem_wait(&j->w->gate.go);
+    uv_sem_post(&j->w->gate->started);
+    uv_sem_wait(&j->w->gate->go);
   }
   *result = j;
   return 0;
@@ -160,7 +160,7 @@ static size_t pick(uvpool_future_t **out, uvpool_future_t *a,
 
 static void open_gates(walk_t *w) {
   for (unsigned i = 0; i < w->gated; i++)
-    uv_sem_post(&w->gate.go);
+    uv_sem_post(&w->gate->go);
 }
 
 /* ---- the allocation scenario ---------------------------------------------
@@ -177,7 +177,7 @@ static void alloc_scenario(walk_t *w) {
   uvpool_options_init(&o);
   o.max_workers = 1;
   o.min_workers = 1;
-  if (!ok_or_injected(w, uvpool_new(&w->loop, &o, &w->pool))) {
+  if (!ok_or_injected(w, uvpool_new(w->loop, &o, &w->pool))) {
     assert_null(w->pool);
     return;
   }
@@ -187,7 +187,7 @@ static void alloc_scenario(walk_t *w) {
   /* A holds the worker; three callbacks: the inline slot, then nodes. */
   fa = submit(w, NULL, true, true);
   if (fa != NULL) {
-    uv_sem_wait(&w->gate.started);
+    uv_sem_wait(&w->gate->started);
     w->gated++;
   }
   for (int i = 0; i < 3; i++)
@@ -243,7 +243,7 @@ static void alloc_scenario(walk_t *w) {
   }
 
   open_gates(w);
-  assert_int_equal(uv_run(&w->loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(w->loop, UV_RUN_DEFAULT), 0);
   /* Settled and delivered: a new callback takes the requeue path. */
   on_done(w, fa);
   w->before_close = t_stats(w->pool);
@@ -285,36 +285,37 @@ static void walk_verify(walk_t *w) {
 static void walk_init(walk_t *w, int injected) {
   memset(w, 0, sizeof(*w));
   w->injected = injected;
-  t_loop_init(&w->loop);
-  t_gate_init(&w->gate);
+  w->loop = t_loop_new();
+  w->gate = t_gate_new();
 }
 
 static void walk_fini(walk_t *w) {
-  t_loop_close(&w->loop);
+  t_loop_free(w->loop);
   walk_verify(w);
-  t_gate_destroy(&w->gate);
+  t_gate_free(w->gate);
 }
 
-static void alloc_walk(bool sticky) {
+/* w: the test's own static walk, since its jobs read it, even after a
+ * failure (and so after the next test began). */
+static void alloc_walk(walk_t *w, bool sticky) {
   unsigned long n;
   for (n = 1;; n++) {
-    walk_t w;
     unsigned long count;
-    walk_init(&w, UV_ENOMEM);
+    walk_init(w, UV_ENOMEM);
     uvpool__alloc_fail_at(n, sticky);
-    alloc_scenario(&w);
+    alloc_scenario(w);
     count = uvpool__alloc_count();
     uvpool__alloc_fail_at(0, false);
-    walk_fini(&w);
+    walk_fini(w);
     if (count < n) {
-      assert_int_equal(w.nerr, 0); /* nothing left to fail */
+      assert_int_equal(w->nerr, 0); /* nothing left to fail */
       break;
     }
     /* The failed allocation surfaced, in exactly one call if single. */
     if (sticky)
-      assert_true(w.nerr >= 1);
+      assert_true(w->nerr >= 1);
     else
-      assert_int_equal(w.nerr, 1);
+      assert_int_equal(w->nerr, 1);
   }
   printf("%s allocation walk: %lu allocations\n", sticky ? "sticky" : "single",
          n - 1);
@@ -323,13 +324,15 @@ static void alloc_walk(bool sticky) {
 
 static void
 each_single_allocation_failure_is_reported_and_loses_nothing(void **state) {
+  static walk_t w;
   (void)state;
-  alloc_walk(false);
+  alloc_walk(&w, false);
 }
 
 static void allocation_failures_from_the_nth_on_lose_nothing(void **state) {
+  static walk_t w;
   (void)state;
-  alloc_walk(true);
+  alloc_walk(&w, true);
 }
 
 /* ---- the thread-creation scenario ----------------------------------------
@@ -346,17 +349,17 @@ static void thread_scenario(walk_t *w, bool second_starts) {
   uvpool_options_init(&o);
   o.max_workers = 2;
   o.min_workers = 2;
-  w->pool = t_pool_new(&w->loop, &o); /* starts no thread */
-  fa = submit(w, NULL, true, true);   /* first worker */
+  w->pool = t_pool_new(w->loop, &o); /* starts no thread */
+  fa = submit(w, NULL, true, true);  /* first worker */
   if (fa != NULL) {
-    uv_sem_wait(&w->gate.started);
+    uv_sem_wait(&w->gate->started);
     w->gated++;
   }
   fb = submit(w, NULL, true, true); /* second worker, if one can start */
   if (fb != NULL) {
     w->gated++;
     if (second_starts)
-      uv_sem_wait(&w->gate.started);
+      uv_sem_wait(&w->gate->started);
     /* Else it waits behind fa on the one worker there is. */
   }
   on_done(w, fa);
@@ -368,7 +371,7 @@ static void thread_scenario(walk_t *w, bool second_starts) {
   if ((n = pick(in, fa, fb)) > 0)
     on_done(w, submit_after(w, in, n, true));
   open_gates(w);
-  assert_int_equal(uv_run(&w->loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(w->loop, UV_RUN_DEFAULT), 0);
   w->before_close = t_stats(w->pool);
   t_pool_close(w->pool, 0);
 }
@@ -378,7 +381,7 @@ thread_creation_failures_are_reported_and_lose_nothing(void **state) {
   unsigned long n;
   (void)state;
   for (n = 1; n <= 8; n++) {
-    walk_t w;
+    static walk_t w; /* its jobs read it, even after a failure */
     bool failed;
     walk_init(&w, UV_EAGAIN);
     uvpool__thread_fail_at(n, UV_EAGAIN);
@@ -396,10 +399,9 @@ thread_creation_failures_are_reported_and_lose_nothing(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(
-          each_single_allocation_failure_is_reported_and_loses_nothing),
-      cmocka_unit_test(allocation_failures_from_the_nth_on_lose_nothing),
-      cmocka_unit_test(thread_creation_failures_are_reported_and_lose_nothing),
+      T_TEST(each_single_allocation_failure_is_reported_and_loses_nothing),
+      T_TEST(allocation_failures_from_the_nth_on_lose_nothing),
+      T_TEST(thread_creation_failures_are_reported_and_lose_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

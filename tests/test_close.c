@@ -18,15 +18,15 @@ static void on_closed(uvpool_t *pool, void *data) {
 
 static void close_runs_queued_tasks_then_callback_last(void **state) {
   enum { N = 50 };
-  uv_loop_t loop;
   uvpool_options_t o;
-  _Atomic int ran = 0;
+  static _Atomic int ran; /* its tasks write it, even after a failure */
   track_t t = {0, -1, 0};
   (void)state;
-  t_loop_init(&loop);
+  atomic_store(&ran, 0);
+  uv_loop_t *loop = t_loop_new();
   uvpool_options_init(&o);
   o.max_workers = 2;
-  uvpool_t *pool = t_pool_new(&loop, &o);
+  uvpool_t *pool = t_pool_new(loop, &o);
   for (int i = 0; i < N; i++) {
     uvpool_future_t *f = NULL;
     assert_int_equal(uvpool_submit(pool, t_work_count, &ran, &f), 0);
@@ -35,44 +35,43 @@ static void close_runs_queued_tasks_then_callback_last(void **state) {
   }
   assert_int_equal(uvpool_close(pool, 0, on_closed, &t), 0);
   assert_int_equal(t.closed, 0); /* never synchronously */
-  t_loop_close(&loop);
+  t_loop_free(loop);
   assert_int_equal(atomic_load(&ran), N);
   assert_int_equal(t.closed, 1);
   assert_int_equal(t.done_calls_at_close, N);
 }
 
 static void close_with_cancel_pending_cancels_queued_only(void **state) {
-  uv_loop_t loop;
   uvpool_options_t o;
   uvpool_future_t *run = NULL, *q[5];
-  t_gate_t g;
+  t_gate_t *g;
   track_t t = {0, -1, 0};
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&g);
+  uv_loop_t *loop = t_loop_new();
+  g = t_gate_new();
   uvpool_options_init(&o);
   o.max_workers = 1;
-  uvpool_t *pool = t_pool_new(&loop, &o);
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &g, &run), 0);
-  uv_sem_wait(&g.started);
+  uvpool_t *pool = t_pool_new(loop, &o);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, &run), 0);
+  uv_sem_wait(&g->started);
   for (int i = 0; i < 5; i++) {
-    assert_int_equal(uvpool_submit(pool, t_work_gate, &g, &q[i]), 0);
+    assert_int_equal(uvpool_submit(pool, t_work_gate, g, &q[i]), 0);
     assert_int_equal(uvpool_future_on_done(q[i], t_cb_count, &t.done_calls), 0);
   }
   assert_int_equal(uvpool_close(pool, UVPOOL_CANCEL_PENDING, on_closed, &t), 0);
   for (int i = 0; i < 5; i++)
     assert_int_equal(uvpool_future_state(q[i]), UVPOOL_CANCELLED);
   assert_int_equal(uvpool_future_state(run), UVPOOL_RUNNING);
-  uv_sem_post(&g.go);
-  t_loop_close(&loop);
+  uv_sem_post(&g->go);
+  t_loop_free(loop);
   assert_int_equal(t.closed, 1);
   assert_int_equal(t.done_calls_at_close, 5);
-  assert_int_equal(atomic_load(&g.ran), 1);
+  assert_int_equal(atomic_load(&g->ran), 1);
   assert_int_equal(uvpool_future_state(run), UVPOOL_DONE);
   uvpool_future_unref(run);
   for (int i = 0; i < 5; i++)
     uvpool_future_unref(q[i]);
-  t_gate_destroy(&g);
+  t_gate_free(g);
 }
 
 typedef struct {
@@ -89,59 +88,56 @@ static void release_gate(uv_timer_t *h) {
 }
 
 static void close_does_not_block_the_loop(void **state) {
-  uv_loop_t loop;
-  t_gate_t g;
+  t_gate_t *g;
   releaser_t r;
   track_t t = {0, -1, 0};
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&g);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
-  uv_sem_wait(&g.started);
+  uv_loop_t *loop = t_loop_new();
+  g = t_gate_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, NULL), 0);
+  uv_sem_wait(&g->started);
   assert_int_equal(uvpool_close(pool, 0, on_closed, &t), 0);
-  r.gate = &g;
+  r.gate = g;
   r.fired = 0;
-  assert_int_equal(uv_timer_init(&loop, &r.timer), 0);
+  assert_int_equal(uv_timer_init(loop, &r.timer), 0);
   r.timer.data = &r;
   assert_int_equal(uv_timer_start(&r.timer, release_gate, 1, 0), 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
   assert_int_equal(r.fired, 1);
   assert_int_equal(t.closed, 1);
-  t_gate_destroy(&g);
+  t_gate_free(g);
 }
 
 static void loop_close_is_ebusy_while_pool_open(void **state) {
-  uv_loop_t loop;
   (void)state;
-  t_loop_init(&loop);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  assert_int_equal(uv_loop_close(&loop), UV_EBUSY);
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_loop_close(loop), UV_EBUSY);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 static void close_idle_pool_finishes(void **state) {
-  uv_loop_t loop;
   track_t t = {0, -1, 0};
   (void)state;
-  t_loop_init(&loop);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
   assert_int_equal(uvpool_close(pool, 0, on_closed, &t), 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
   assert_int_equal(t.closed, 1);
 }
 
 static void close_with_null_callback_finishes(void **state) {
-  uv_loop_t loop;
-  _Atomic int ran = 0;
+  static _Atomic int ran; /* its task writes it, even after a failure */
   (void)state;
-  t_loop_init(&loop);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  atomic_store(&ran, 0);
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
   assert_int_equal(uvpool_submit(pool, t_work_count, &ran, NULL), 0);
   assert_int_equal(uvpool_close(pool, 0, NULL, NULL), 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
   assert_int_equal(atomic_load(&ran), 1);
 }
 
@@ -157,18 +153,17 @@ static void submit_in_callback(uvpool_future_t *f, void *data) {
 }
 
 static void submit_from_callback_during_close_is_eshutdown(void **state) {
-  uv_loop_t loop;
   uvpool_future_t *f = NULL;
   resubmit_t r;
   (void)state;
-  t_loop_init(&loop);
-  r.pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  r.pool = t_pool_new(loop, NULL);
   r.rc = 1;
   assert_int_equal(uvpool_submit(r.pool, t_work_ok, NULL, &f), 0);
   assert_int_equal(uvpool_future_on_done(f, submit_in_callback, &r), 0);
   uvpool_future_unref(f);
   assert_int_equal(uvpool_close(r.pool, 0, NULL, NULL), 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
   assert_int_equal(r.rc, UV_ESHUTDOWN);
 }
 
@@ -194,69 +189,67 @@ static void sweep(uv_handle_t *h, void *arg) {
 }
 
 static void walk_sweep_closes_pool_and_delivers_everything(void **state) {
-  uv_loop_t loop;
   uv_timer_t timer;
   uv_idle_t idle;
-  t_gate_t g;
+  t_gate_t *g;
   track_t t = {0, -1, 0};
   sweep_t s = {0, 0, &t};
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&g);
+  uv_loop_t *loop = t_loop_new();
+  g = t_gate_new();
   uvpool_options_t o;
   uvpool_options_init(&o);
   o.max_workers = 1;
-  uvpool_t *pool = t_pool_new(&loop, &o);
-  assert_int_equal(uv_timer_init(&loop, &timer), 0);
-  assert_int_equal(uv_idle_init(&loop, &idle), 0);
+  uvpool_t *pool = t_pool_new(loop, &o);
+  assert_int_equal(uv_timer_init(loop, &timer), 0);
+  assert_int_equal(uv_idle_init(loop, &idle), 0);
   for (int i = 0; i < 4; i++) {
     uvpool_future_t *f = NULL;
-    assert_int_equal(uvpool_submit(pool, t_work_gate, &g, &f), 0);
+    assert_int_equal(uvpool_submit(pool, t_work_gate, g, &f), 0);
     assert_int_equal(uvpool_future_on_done(f, t_cb_count, &t.done_calls), 0);
     uvpool_future_unref(f);
   }
-  uv_sem_wait(&g.started); /* one running, three queued */
-  uv_walk(&loop, sweep, &s);
+  uv_sem_wait(&g->started); /* one running, three queued */
+  uv_walk(loop, sweep, &s);
   assert_int_equal(s.pools, 1);
   assert_int_equal(s.others, 2);
   for (int i = 0; i < 4; i++)
-    uv_sem_post(&g.go);
-  t_loop_close(&loop);
+    uv_sem_post(&g->go);
+  t_loop_free(loop);
   assert_int_equal(t.closed, 1);
   assert_int_equal(t.done_calls_at_close, 4);
-  assert_int_equal(atomic_load(&g.ran), 4);
-  t_gate_destroy(&g);
+  assert_int_equal(atomic_load(&g->ran), 4);
+  t_gate_free(g);
 }
 
 static void from_handle_is_null_for_foreign_handles(void **state) {
-  uv_loop_t loop;
   uv_async_t a;
   uv_timer_t tm;
   (void)state;
-  t_loop_init(&loop);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
-  assert_int_equal(uv_async_init(&loop, &a, NULL), 0);
-  assert_int_equal(uv_timer_init(&loop, &tm), 0);
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
+  assert_int_equal(uv_async_init(loop, &a, NULL), 0);
+  assert_int_equal(uv_timer_init(loop, &tm), 0);
   a.data = pool; /* even pointing at a pool, it is not the pool's */
   assert_null(uvpool_from_handle((uv_handle_t *)&a));
   assert_null(uvpool_from_handle((uv_handle_t *)&tm));
   uv_close((uv_handle_t *)&a, NULL);
   uv_close((uv_handle_t *)&tm, NULL);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(close_runs_queued_tasks_then_callback_last),
-      cmocka_unit_test(close_with_cancel_pending_cancels_queued_only),
-      cmocka_unit_test(close_does_not_block_the_loop),
-      cmocka_unit_test(loop_close_is_ebusy_while_pool_open),
-      cmocka_unit_test(close_idle_pool_finishes),
-      cmocka_unit_test(close_with_null_callback_finishes),
-      cmocka_unit_test(submit_from_callback_during_close_is_eshutdown),
-      cmocka_unit_test(walk_sweep_closes_pool_and_delivers_everything),
-      cmocka_unit_test(from_handle_is_null_for_foreign_handles),
+      T_TEST(close_runs_queued_tasks_then_callback_last),
+      T_TEST(close_with_cancel_pending_cancels_queued_only),
+      T_TEST(close_does_not_block_the_loop),
+      T_TEST(loop_close_is_ebusy_while_pool_open),
+      T_TEST(close_idle_pool_finishes),
+      T_TEST(close_with_null_callback_finishes),
+      T_TEST(submit_from_callback_during_close_is_eshutdown),
+      T_TEST(walk_sweep_closes_pool_and_delivers_everything),
+      T_TEST(from_handle_is_null_for_foreign_handles),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

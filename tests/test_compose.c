@@ -18,7 +18,7 @@ static void when_all_settles_after_every_input(void **state) {
   for (int i = 0; i < 3; i++)
     uvpool_future_unref(in[i]); /* the combination holds its own refs */
   t_gated_release(&g);
-  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(calls, 1);
   assert_int_equal(uvpool_future_state(all), UVPOOL_DONE);
   assert_int_equal(uvpool_future_status(all), 0);
@@ -38,7 +38,7 @@ static void when_all_reports_first_failure_in_array_order(void **state) {
       uvpool_submit(g.pool, t_work_ret, (void *)(intptr_t)UV_EPERM, &in[2]), 0);
   assert_int_equal(uvpool_when_all(in, 3, 0, &all), 0);
   t_gated_release(&g);
-  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(uvpool_future_state(all), UVPOOL_FAILED);
   assert_int_equal(uvpool_future_status(all), UV_EIO);
   for (int i = 0; i < 3; i++)
@@ -50,66 +50,65 @@ static void when_all_reports_first_failure_in_array_order(void **state) {
 static void when_all_fail_fast_settles_at_first_failure(void **state) {
   t_gated_t g;
   uvpool_future_t *in[2], *all = NULL;
-  t_gate_t slow;
+  t_gate_t *slow;
   (void)state;
-  t_gate_init(&slow);
+  slow = t_gate_new();
   t_gated_open(&g, 3); /* holder, slow, and one for the failing input */
-  assert_int_equal(uvpool_submit(g.pool, t_work_gate, &slow, &in[0]), 0);
+  assert_int_equal(uvpool_submit(g.pool, t_work_gate, slow, &in[0]), 0);
   assert_int_equal(
       uvpool_submit(g.pool, t_work_ret, (void *)(intptr_t)UV_EIO, &in[1]), 0);
   assert_int_equal(uvpool_when_all(in, 2, UVPOOL_FAIL_FAST, &all), 0);
-  uv_sem_wait(&slow.started);
+  uv_sem_wait(&slow->started);
   while (uvpool_future_state(all) == UVPOOL_PENDING)
-    uv_run(&g.loop, UV_RUN_ONCE);
+    uv_run(g.loop, UV_RUN_ONCE);
   assert_int_equal(uvpool_future_state(in[0]), UVPOOL_RUNNING);
   assert_int_equal(uvpool_future_state(all), UVPOOL_FAILED);
   assert_int_equal(uvpool_future_status(all), UV_EIO);
-  uv_sem_post(&slow.go);
+  uv_sem_post(&slow->go);
   t_gated_release(&g);
-  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(g.loop, UV_RUN_DEFAULT), 0);
   for (int i = 0; i < 2; i++)
     uvpool_future_unref(in[i]);
   uvpool_future_unref(all);
   t_gated_close(&g);
-  t_gate_destroy(&slow);
+  t_gate_free(slow);
 }
 
 static void when_any_settles_with_the_first_input(void **state) {
   t_gated_t g;
   uvpool_future_t *in[2], *any = NULL;
-  t_gate_t slow;
+  t_gate_t *slow;
   int token = 7;
   (void)state;
-  t_gate_init(&slow);
+  slow = t_gate_new();
   t_gated_open(&g, 3);
-  assert_int_equal(uvpool_submit(g.pool, t_work_gate, &slow, &in[0]), 0);
+  assert_int_equal(uvpool_submit(g.pool, t_work_gate, slow, &in[0]), 0);
   assert_int_equal(uvpool_submit(g.pool, t_work_ok, &token, &in[1]), 0);
   assert_int_equal(uvpool_when_any(in, 2, &any), 0);
   uvpool_future_unref(in[1]); /* the result stays valid through any */
   while (uvpool_future_state(any) == UVPOOL_PENDING)
-    uv_run(&g.loop, UV_RUN_ONCE);
+    uv_run(g.loop, UV_RUN_ONCE);
   assert_int_equal(uvpool_future_status(any), 0);
   uvpool_future_t *first = uvpool_future_result(any);
   assert_non_null(first);
   assert_ptr_equal(uvpool_future_result(first), &token);
-  uv_sem_post(&slow.go);
+  uv_sem_post(&slow->go);
   t_gated_release(&g);
-  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(g.loop, UV_RUN_DEFAULT), 0);
   uvpool_future_unref(in[0]);
   uvpool_future_unref(any);
   t_gated_close(&g);
-  t_gate_destroy(&slow);
+  t_gate_free(slow);
 }
 
 static void combinators_reject_bad_input(void **state) {
-  uv_loop_t other;
   t_gated_t g;
   uvpool_future_t *in[2], *out = (uvpool_future_t *)&g, *x = NULL;
   (void)state;
   t_gated_open(&g, 1);
-  assert_int_equal(uv_loop_init(&other), 0);
+  uv_loop_t *other = t_loop_new();
   uvpool_t *p2 = NULL;
-  assert_int_equal(uvpool_new(&other, NULL, &p2), 0);
+  assert_int_equal(uvpool_new(other, NULL, &p2), 0);
   assert_int_equal(uvpool_submit(g.pool, t_work_ok, NULL, &in[0]), 0);
   assert_int_equal(uvpool_submit(p2, t_work_ok, NULL, &in[1]), 0);
   assert_int_equal(uvpool_when_all(in, 0, 0, &out), UV_EINVAL);
@@ -126,9 +125,8 @@ static void combinators_reject_bad_input(void **state) {
   uvpool_future_unref(in[1]);
   /* the other loop's pool */
   assert_int_equal(uvpool_close(p2, 0, NULL, NULL), 0);
-  assert_int_equal(uv_run(&other, UV_RUN_DEFAULT), 0);
-  assert_int_equal(uv_loop_close(&other), 0);
-  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  t_loop_free(other);
+  assert_int_equal(uv_run(g.loop, UV_RUN_DEFAULT), 0);
   t_gated_close(&g);
 }
 
@@ -146,7 +144,7 @@ static void cancelling_a_combination_cancels_nothing_else(void **state) {
   assert_int_equal(uvpool_future_state(all), UVPOOL_CANCELLED);
   assert_int_equal(uvpool_future_state(in[0]), UVPOOL_PENDING);
   t_gated_release(&g);
-  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(calls, 1);
   for (int i = 0; i < 2; i++) {
     assert_int_equal(uvpool_future_state(in[i]), UVPOOL_DONE);
@@ -166,11 +164,11 @@ static void cancelling_an_input_settles_the_combination(void **state) {
   assert_int_equal(uvpool_when_all(in, 2, UVPOOL_FAIL_FAST, &all), 0);
   assert_int_equal(uvpool_future_cancel(in[1]), 0);
   while (uvpool_future_state(all) == UVPOOL_PENDING)
-    uv_run(&g.loop, UV_RUN_ONCE);
+    uv_run(g.loop, UV_RUN_ONCE);
   assert_int_equal(uvpool_future_state(all), UVPOOL_CANCELLED);
   assert_int_equal(uvpool_future_status(all), UV_ECANCELED);
   t_gated_release(&g);
-  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(g.loop, UV_RUN_DEFAULT), 0);
   for (int i = 0; i < 2; i++)
     uvpool_future_unref(in[i]);
   uvpool_future_unref(all);
@@ -195,8 +193,9 @@ static int add_results(void *arg, void **result) {
 
 static void submit_after_runs_once_every_dependency_is_done(void **state) {
   t_gated_t g;
-  int v[3] = {1, 20, 300};
-  sum_t s;
+  /* The tasks read them, even after a failure. */
+  static int v[3] = {1, 20, 300};
+  static sum_t s;
   uvpool_future_t *f = NULL;
   (void)state;
   memset(&s, 0, sizeof(s));
@@ -207,7 +206,7 @@ static void submit_after_runs_once_every_dependency_is_done(void **state) {
                    0);
   assert_int_equal(uvpool_future_state(f), UVPOOL_PENDING);
   t_gated_release(&g);
-  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(uvpool_future_state(f), UVPOOL_DONE);
   assert_int_equal(s.sum, 321);
   uvpool_stats_t st = t_stats(g.pool);
@@ -228,9 +227,10 @@ static int must_not_run(void *arg, void **result) {
 static void submit_after_failed_dependency_never_runs(void **state) {
   t_gated_t g;
   uvpool_future_t *d[2], *f = NULL;
-  _Atomic int ran = 0;
+  static _Atomic int ran; /* its task may write it, even after a failure */
   int calls = 0;
   (void)state;
+  atomic_store(&ran, 0);
   t_gated_open(&g, 1);
   assert_int_equal(uvpool_submit(g.pool, t_work_ok, NULL, &d[0]), 0);
   assert_int_equal(
@@ -239,7 +239,7 @@ static void submit_after_failed_dependency_never_runs(void **state) {
                    0);
   assert_int_equal(uvpool_future_on_done(f, t_cb_count, &calls), 0);
   t_gated_release(&g);
-  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(atomic_load(&ran), 0);
   assert_int_equal(calls, 1);
   assert_int_equal(uvpool_future_state(f), UVPOOL_FAILED);
@@ -255,15 +255,16 @@ static void submit_after_failed_dependency_never_runs(void **state) {
 static void submit_after_cancelled_dependency_cancels(void **state) {
   t_gated_t g;
   uvpool_future_t *d = NULL, *f = NULL;
-  _Atomic int ran = 0;
+  static _Atomic int ran; /* its task may write it, even after a failure */
   (void)state;
+  atomic_store(&ran, 0);
   t_gated_open(&g, 1);
   assert_int_equal(uvpool_submit(g.pool, t_work_ok, NULL, &d), 0);
   assert_int_equal(uvpool_submit_after(g.pool, &d, 1, must_not_run, &ran, &f),
                    0);
   assert_int_equal(uvpool_future_cancel(d), 0);
   t_gated_release(&g);
-  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(atomic_load(&ran), 0);
   assert_int_equal(uvpool_future_state(f), UVPOOL_CANCELLED);
   assert_int_equal(uvpool_future_status(f), UV_ECANCELED);
@@ -275,9 +276,10 @@ static void submit_after_cancelled_dependency_cancels(void **state) {
 static void close_cancel_pending_settles_queued_dependants(void **state) {
   t_gated_t g;
   uvpool_future_t *d = NULL, *f = NULL;
-  _Atomic int ran = 0;
+  static _Atomic int ran; /* its task may write it, even after a failure */
   int calls = 0;
   (void)state;
+  atomic_store(&ran, 0);
   t_gated_open(&g, 1);
   assert_int_equal(uvpool_submit(g.pool, t_work_ok, NULL, &d), 0);
   assert_int_equal(uvpool_submit_after(g.pool, &d, 1, must_not_run, &ran, &f),
@@ -286,20 +288,21 @@ static void close_cancel_pending_settles_queued_dependants(void **state) {
   uvpool_future_unref(d);
   assert_int_equal(uvpool_close(g.pool, UVPOOL_CANCEL_PENDING, NULL, NULL), 0);
   t_gated_release(&g);
-  t_loop_close(&g.loop); /* runs until the close finished */
+  t_loop_free(g.loop); /* runs until the close finished */
   assert_int_equal(calls, 1);
   assert_int_equal(atomic_load(&ran), 0);
   assert_int_equal(uvpool_future_state(f), UVPOOL_CANCELLED);
   uvpool_future_unref(f);
   uvpool_future_unref(g.holder);
-  t_gate_destroy(&g.hold);
+  t_gate_free(g.hold);
 }
 
 static void close_runs_dependants_released_while_closing(void **state) {
   t_gated_t g;
   uvpool_future_t *d = NULL, *f = NULL;
-  _Atomic int ran = 0;
+  static _Atomic int ran; /* its task may write it, even after a failure */
   (void)state;
+  atomic_store(&ran, 0);
   t_gated_open(&g, 1);
   assert_int_equal(uvpool_submit(g.pool, t_work_ok, NULL, &d), 0);
   assert_int_equal(uvpool_submit_after(g.pool, &d, 1, must_not_run, &ran, &f),
@@ -307,12 +310,12 @@ static void close_runs_dependants_released_while_closing(void **state) {
   uvpool_future_unref(d);
   assert_int_equal(uvpool_close(g.pool, 0, NULL, NULL), 0);
   t_gated_release(&g);
-  t_loop_close(&g.loop);
+  t_loop_free(g.loop);
   assert_int_equal(atomic_load(&ran), 1); /* accepted before close: runs */
   assert_int_equal(uvpool_future_state(f), UVPOOL_DONE);
   uvpool_future_unref(f);
   uvpool_future_unref(g.holder);
-  t_gate_destroy(&g.hold);
+  t_gate_free(g.hold);
 }
 
 static void higher_priority_starts_first_fifo_within(void **state) {
@@ -320,10 +323,12 @@ static void higher_priority_starts_first_fifo_within(void **state) {
   t_gated_t g;
   int prio[N] = {0, 5, 0, 5, -1, 9};
   int want[N] = {5, 1, 3, 0, 2, 4};
-  int log[N];
-  _Atomic int next = 0;
-  t_order_t slots[N];
+  /* The tasks use them, even after a failure. */
+  static int log[N];
+  static _Atomic int next;
+  static t_order_t slots[N];
   (void)state;
+  atomic_store(&next, 0);
   t_gated_open(&g, 1);
   for (int i = 0; i < N; i++) {
     uvpool_task_options_t o;
@@ -334,7 +339,7 @@ static void higher_priority_starts_first_fifo_within(void **state) {
         uvpool_submit_ex(g.pool, &o, t_work_order, &slots[i], NULL), 0);
   }
   t_gated_release(&g);
-  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(g.loop, UV_RUN_DEFAULT), 0);
   for (int i = 0; i < N; i++)
     assert_int_equal(log[i], want[i]);
   t_gated_close(&g);
@@ -343,11 +348,13 @@ static void higher_priority_starts_first_fifo_within(void **state) {
 static void low_priority_task_is_not_starved(void **state) {
   enum { N = 100 };
   t_gated_t g;
-  int log[N + 1];
-  _Atomic int next = 0;
-  t_order_t low, high[N];
+  /* The tasks use them, even after a failure. */
+  static int log[N + 1];
+  static _Atomic int next;
+  static t_order_t low, high[N];
   uvpool_task_options_t o;
   (void)state;
+  atomic_store(&next, 0);
   t_gated_open(&g, 1);
   uvpool_task_options_init(&o);
   o.priority = -10;
@@ -360,7 +367,7 @@ static void low_priority_task_is_not_starved(void **state) {
                      0);
   }
   t_gated_release(&g);
-  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(g.loop, UV_RUN_DEFAULT), 0);
   /* Overtaken 32 times at most: it runs 33rd. */
   for (int i = 0; i < 32; i++)
     assert_int_equal(log[i], i);
@@ -373,10 +380,11 @@ static void
 queued_task_past_deadline_times_out_while_workers_busy(void **state) {
   t_gated_t g;
   uvpool_future_t *f = NULL;
-  _Atomic int ran = 0;
+  static _Atomic int ran; /* its task may write it, even after a failure */
   int calls = 0;
   uvpool_task_options_t o;
   (void)state;
+  atomic_store(&ran, 0);
   t_gated_open(&g, 1);
   uvpool_task_options_init(&o);
   o.deadline_ms = 20;
@@ -385,12 +393,12 @@ queued_task_past_deadline_times_out_while_workers_busy(void **state) {
   /* The only worker stays busy: the deadline alone settles f, and its
    * callback runs while the worker is still held. */
   while (calls == 0)
-    uv_run(&g.loop, UV_RUN_ONCE);
+    uv_run(g.loop, UV_RUN_ONCE);
   assert_int_equal(uvpool_future_state(f), UVPOOL_CANCELLED);
   assert_int_equal(uvpool_future_status(f), UV_ETIMEDOUT);
   assert_int_equal(uvpool_future_state(g.holder), UVPOOL_RUNNING);
   t_gated_release(&g);
-  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(atomic_load(&ran), 0);
   assert_int_equal(t_stats(g.pool).cancelled, 1);
   uvpool_future_unref(f);
@@ -398,14 +406,13 @@ queued_task_past_deadline_times_out_while_workers_busy(void **state) {
 }
 
 static void started_task_ignores_its_deadline(void **state) {
-  uv_loop_t loop;
   uvpool_future_t *f = NULL;
-  t_gate_t gate;
+  t_gate_t *gate;
   uvpool_task_options_t o;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&gate);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  gate = t_gate_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
   /* An idle worker exists, so the task starts at once, well before its
    * deadline (generous for slow sanitizer and valgrind builds). */
   assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &f), 0);
@@ -413,66 +420,64 @@ static void started_task_ignores_its_deadline(void **state) {
   uvpool_future_unref(f);
   uvpool_task_options_init(&o);
   o.deadline_ms = 300;
-  assert_int_equal(uvpool_submit_ex(pool, &o, t_work_gate, &gate, &f), 0);
-  uv_sem_wait(&gate.started);
+  assert_int_equal(uvpool_submit_ex(pool, &o, t_work_gate, gate, &f), 0);
+  uv_sem_wait(&gate->started);
   /* Past the deadline, the started task still runs to its end. */
   assert_int_equal(uvpool_future_wait(f, 400), UV_ETIMEDOUT);
   assert_int_equal(uvpool_future_state(f), UVPOOL_RUNNING);
-  uv_sem_post(&gate.go);
+  uv_sem_post(&gate->go);
   assert_int_equal(uvpool_future_wait(f, -1), 0);
   assert_int_equal(uvpool_future_state(f), UVPOOL_DONE);
   uvpool_future_unref(f);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
-  t_gate_destroy(&gate);
+  t_loop_free(loop);
+  t_gate_free(gate);
 }
 
 static void lane_caps_running_tasks_others_keep_going(void **state) {
-  uv_loop_t loop;
   uvpool_options_t po;
   uvpool_task_options_t o;
   unsigned lane = 0;
-  t_gate_t slow;
+  t_gate_t *slow;
   uvpool_future_t *fast = NULL;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&slow);
+  uv_loop_t *loop = t_loop_new();
+  slow = t_gate_new();
   uvpool_options_init(&po);
   po.max_workers = 4;
-  uvpool_t *pool = t_pool_new(&loop, &po);
+  uvpool_t *pool = t_pool_new(loop, &po);
   assert_int_equal(uvpool_lane_new(pool, 2, &lane), 0);
   assert_int_not_equal(lane, 0);
   uvpool_task_options_init(&o);
   o.lane = lane;
   for (int i = 0; i < 5; i++)
-    assert_int_equal(uvpool_submit_ex(pool, &o, t_work_gate, &slow, NULL), 0);
-  uv_sem_wait(&slow.started);
-  uv_sem_wait(&slow.started);
+    assert_int_equal(uvpool_submit_ex(pool, &o, t_work_gate, slow, NULL), 0);
+  uv_sem_wait(&slow->started);
+  uv_sem_wait(&slow->started);
   /* Two lane tasks run; the default lane still gets a worker. */
   assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &fast), 0);
   assert_int_equal(uvpool_future_wait(fast, -1), 0);
   uvpool_stats_t s = t_stats(pool);
   assert_int_equal(s.running, 2);
   assert_int_equal(s.queued, 3);
-  assert_int_equal(atomic_load(&slow.ran), 2);
+  assert_int_equal(atomic_load(&slow->ran), 2);
   for (int i = 0; i < 5; i++)
-    uv_sem_post(&slow.go);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  assert_int_equal(atomic_load(&slow.ran), 5);
+    uv_sem_post(&slow->go);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(atomic_load(&slow->ran), 5);
   assert_true(t_stats(pool).peak_workers <= 3);
   uvpool_future_unref(fast);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
-  t_gate_destroy(&slow);
+  t_loop_free(loop);
+  t_gate_free(slow);
 }
 
 static void lane_rejects_bad_arguments(void **state) {
-  uv_loop_t loop;
   unsigned lane = 99;
   uvpool_task_options_t o;
   (void)state;
-  t_loop_init(&loop);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
   assert_int_equal(uvpool_lane_new(pool, 0, &lane), UV_EINVAL);
   assert_int_equal(uvpool_lane_new(NULL, 1, &lane), UV_EINVAL);
   assert_int_equal(uvpool_lane_new(pool, 1, NULL), UV_EINVAL);
@@ -483,59 +488,58 @@ static void lane_rejects_bad_arguments(void **state) {
                    UV_EINVAL);
   assert_int_equal(t_stats(pool).submitted, 0);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 static void cancel_parked_lane_task(void **state) {
-  uv_loop_t loop;
   uvpool_task_options_t o;
   unsigned lane = 0;
-  t_gate_t g;
+  t_gate_t *g;
   uvpool_future_t *a = NULL, *b = NULL;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&g);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  g = t_gate_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
   assert_int_equal(uvpool_lane_new(pool, 1, &lane), 0);
   uvpool_task_options_init(&o);
   o.lane = lane;
   o.priority = 3;
-  assert_int_equal(uvpool_submit_ex(pool, &o, t_work_gate, &g, &a), 0);
-  assert_int_equal(uvpool_submit_ex(pool, &o, t_work_gate, &g, &b), 0);
-  uv_sem_wait(&g.started);
+  assert_int_equal(uvpool_submit_ex(pool, &o, t_work_gate, g, &a), 0);
+  assert_int_equal(uvpool_submit_ex(pool, &o, t_work_gate, g, &b), 0);
+  uv_sem_wait(&g->started);
   assert_int_equal(uvpool_future_cancel(b), 0);
   assert_int_equal(t_stats(pool).queued, 0);
-  uv_sem_post(&g.go);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  assert_int_equal(atomic_load(&g.ran), 1);
+  uv_sem_post(&g->go);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(atomic_load(&g->ran), 1);
   uvpool_future_unref(a);
   uvpool_future_unref(b);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
-  t_gate_destroy(&g);
+  t_loop_free(loop);
+  t_gate_free(g);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(when_all_settles_after_every_input),
-      cmocka_unit_test(when_all_reports_first_failure_in_array_order),
-      cmocka_unit_test(when_all_fail_fast_settles_at_first_failure),
-      cmocka_unit_test(when_any_settles_with_the_first_input),
-      cmocka_unit_test(combinators_reject_bad_input),
-      cmocka_unit_test(cancelling_a_combination_cancels_nothing_else),
-      cmocka_unit_test(cancelling_an_input_settles_the_combination),
-      cmocka_unit_test(submit_after_runs_once_every_dependency_is_done),
-      cmocka_unit_test(submit_after_failed_dependency_never_runs),
-      cmocka_unit_test(submit_after_cancelled_dependency_cancels),
-      cmocka_unit_test(close_cancel_pending_settles_queued_dependants),
-      cmocka_unit_test(close_runs_dependants_released_while_closing),
-      cmocka_unit_test(higher_priority_starts_first_fifo_within),
-      cmocka_unit_test(low_priority_task_is_not_starved),
-      cmocka_unit_test(queued_task_past_deadline_times_out_while_workers_busy),
-      cmocka_unit_test(started_task_ignores_its_deadline),
-      cmocka_unit_test(lane_caps_running_tasks_others_keep_going),
-      cmocka_unit_test(lane_rejects_bad_arguments),
-      cmocka_unit_test(cancel_parked_lane_task),
+      T_TEST(when_all_settles_after_every_input),
+      T_TEST(when_all_reports_first_failure_in_array_order),
+      T_TEST(when_all_fail_fast_settles_at_first_failure),
+      T_TEST(when_any_settles_with_the_first_input),
+      T_TEST(combinators_reject_bad_input),
+      T_TEST(cancelling_a_combination_cancels_nothing_else),
+      T_TEST(cancelling_an_input_settles_the_combination),
+      T_TEST(submit_after_runs_once_every_dependency_is_done),
+      T_TEST(submit_after_failed_dependency_never_runs),
+      T_TEST(submit_after_cancelled_dependency_cancels),
+      T_TEST(close_cancel_pending_settles_queued_dependants),
+      T_TEST(close_runs_dependants_released_while_closing),
+      T_TEST(higher_priority_starts_first_fifo_within),
+      T_TEST(low_priority_task_is_not_starved),
+      T_TEST(queued_task_past_deadline_times_out_while_workers_busy),
+      T_TEST(started_task_ignores_its_deadline),
+      T_TEST(lane_caps_running_tasks_others_keep_going),
+      T_TEST(lane_rejects_bad_arguments),
+      T_TEST(cancel_parked_lane_task),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

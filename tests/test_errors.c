@@ -2,15 +2,14 @@
 #include "util.h"
 
 static void null_arguments_are_einval(void **state) {
-  uv_loop_t loop;
   uvpool_t *pool = NULL;
   uvpool_stats_t s;
   (void)state;
-  t_loop_init(&loop);
+  uv_loop_t *loop = t_loop_new();
   assert_int_equal(uvpool_new(NULL, NULL, &pool), UV_EINVAL);
-  assert_int_equal(uvpool_new(&loop, NULL, NULL), UV_EINVAL);
+  assert_int_equal(uvpool_new(loop, NULL, NULL), UV_EINVAL);
   assert_null(pool);
-  pool = t_pool_new(&loop, NULL);
+  pool = t_pool_new(loop, NULL);
   assert_int_equal(uvpool_submit(NULL, t_work_ok, NULL, NULL), UV_EINVAL);
   assert_int_equal(uvpool_submit(pool, NULL, NULL, NULL), UV_EINVAL);
   assert_int_equal(uvpool_stats(NULL, &s), UV_EINVAL);
@@ -25,48 +24,45 @@ static void null_arguments_are_einval(void **state) {
   assert_null(uvpool_from_handle(NULL));
   assert_int_equal(t_stats(pool).submitted, 0);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 static void on_done_with_null_callback_is_einval(void **state) {
-  uv_loop_t loop;
   uvpool_future_t *f = NULL;
   (void)state;
-  t_loop_init(&loop);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
   assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &f), 0);
   assert_int_equal(uvpool_future_on_done(f, NULL, NULL), UV_EINVAL);
   uvpool_future_unref(f);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 static void min_above_max_is_einval(void **state) {
-  uv_loop_t loop;
   uvpool_options_t o;
   uvpool_t *pool = NULL;
   (void)state;
-  t_loop_init(&loop);
+  uv_loop_t *loop = t_loop_new();
   uvpool_options_init(&o);
   o.max_workers = 2;
   o.min_workers = 3;
-  assert_int_equal(uvpool_new(&loop, &o, &pool), UV_EINVAL);
+  assert_int_equal(uvpool_new(loop, &o, &pool), UV_EINVAL);
   assert_null(pool);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 static void submit_after_close_began_is_eshutdown(void **state) {
-  uv_loop_t loop;
-  uvpool_future_t *f = (uvpool_future_t *)&loop;
+  uv_loop_t *loop = t_loop_new();
+  uvpool_future_t *f = (uvpool_future_t *)loop;
   int closed = 0;
   (void)state;
-  t_loop_init(&loop);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  uvpool_t *pool = t_pool_new(loop, NULL);
   assert_int_equal(uvpool_close(pool, 0, NULL, &closed), 0);
   assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &f), UV_ESHUTDOWN);
-  assert_ptr_equal(f, (uvpool_future_t *)&loop); /* untouched */
+  assert_ptr_equal(f, (uvpool_future_t *)loop); /* untouched */
   assert_int_equal(uvpool_close(pool, 0, NULL, NULL), UV_EINVAL);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 typedef struct {
@@ -80,66 +76,62 @@ static void close_elsewhere(void *arg) {
 }
 
 static void close_from_another_thread_is_einval(void **state) {
-  uv_loop_t loop;
   uv_thread_t tid;
   other_t o;
   (void)state;
-  t_loop_init(&loop);
-  o.pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  o.pool = t_pool_new(loop, NULL);
   o.rc = 1;
   assert_int_equal(uv_thread_create(&tid, close_elsewhere, &o), 0);
   assert_int_equal(uv_thread_join(&tid), 0);
   assert_int_equal(o.rc, UV_EINVAL);
   t_pool_close(o.pool, 0); /* still open, closes normally */
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 static void full_queue_is_eagain_and_queues_nothing(void **state) {
-  uv_loop_t loop;
   uvpool_options_t o;
-  t_gate_t g;
+  t_gate_t *g;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&g);
+  uv_loop_t *loop = t_loop_new();
+  g = t_gate_new();
   uvpool_options_init(&o);
   o.max_workers = 1;
   o.max_queued = 2;
-  uvpool_t *pool = t_pool_new(&loop, &o);
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
-  uv_sem_wait(&g.started); /* running: not queued */
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), UV_EAGAIN);
+  uvpool_t *pool = t_pool_new(loop, &o);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, NULL), 0);
+  uv_sem_wait(&g->started); /* running: not queued */
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, NULL), 0);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, NULL), 0);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, NULL), UV_EAGAIN);
   uvpool_stats_t s = t_stats(pool);
   assert_int_equal(s.queued, 2);
   assert_int_equal(s.submitted, 3);
   for (int i = 0; i < 3; i++)
-    uv_sem_post(&g.go);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  assert_int_equal(atomic_load(&g.ran), 3);
+    uv_sem_post(&g->go);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(atomic_load(&g->ran), 3);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
-  t_gate_destroy(&g);
+  t_loop_free(loop);
+  t_gate_free(g);
 }
 
 static void allocation_failure_in_new_is_enomem(void **state) {
-  uv_loop_t loop;
   uvpool_t *pool = NULL;
   (void)state;
-  t_loop_init(&loop);
+  uv_loop_t *loop = t_loop_new();
   uvpool__alloc_fail_at(1, false);
-  assert_int_equal(uvpool_new(&loop, NULL, &pool), UV_ENOMEM);
+  assert_int_equal(uvpool_new(loop, NULL, &pool), UV_ENOMEM);
   uvpool__alloc_fail_at(0, false);
   assert_null(pool);
-  t_loop_close(&loop); /* no handle was left behind */
+  t_loop_free(loop); /* no handle was left behind */
 }
 
 static void allocation_failure_in_submit_is_enomem(void **state) {
-  uv_loop_t loop;
   uvpool_future_t *f = NULL;
   (void)state;
-  t_loop_init(&loop);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
   /* First submit: the worker record, then the first slab. */
   for (unsigned long n = 1; n <= 2; n++) {
     uvpool__alloc_fail_at(n, false);
@@ -154,39 +146,37 @@ static void allocation_failure_in_submit_is_enomem(void **state) {
   assert_int_equal(uvpool_future_wait(f, -1), 0);
   uvpool_future_unref(f);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 static void allocation_failure_in_on_done_is_enomem(void **state) {
-  uv_loop_t loop;
   uvpool_future_t *f = NULL;
   int calls = 0;
-  t_gate_t g;
+  t_gate_t *g;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&g);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &g, &f), 0);
+  uv_loop_t *loop = t_loop_new();
+  g = t_gate_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, &f), 0);
   assert_int_equal(uvpool_future_on_done(f, t_cb_count, &calls), 0);
   uvpool__alloc_fail_at(1, false); /* the second callback needs a node */
   assert_int_equal(uvpool_future_on_done(f, t_cb_count, &calls), UV_ENOMEM);
   uvpool__alloc_fail_at(0, false);
-  uv_sem_post(&g.go);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  uv_sem_post(&g->go);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(calls, 1); /* the failed registration never runs */
   uvpool_future_unref(f);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
-  t_gate_destroy(&g);
+  t_loop_free(loop);
+  t_gate_free(g);
 }
 
 static void
 thread_creation_failure_without_workers_queues_nothing(void **state) {
-  uv_loop_t loop;
   uvpool_future_t *f = NULL;
   (void)state;
-  t_loop_init(&loop);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
   uvpool__thread_fail_at(1, UV_EAGAIN);
   assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &f), UV_EAGAIN);
   uvpool__thread_fail_at(0, 0);
@@ -196,31 +186,30 @@ thread_creation_failure_without_workers_queues_nothing(void **state) {
   assert_int_equal(s.queued, 0);
   assert_int_equal(s.workers, 0);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 static void
 thread_creation_failure_with_a_worker_still_runs_work(void **state) {
-  uv_loop_t loop;
-  t_gate_t g;
+  t_gate_t *g;
   uvpool_future_t *f = NULL;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&g);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
-  uv_sem_wait(&g.started);
+  uv_loop_t *loop = t_loop_new();
+  g = t_gate_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, NULL), 0);
+  uv_sem_wait(&g->started);
   uvpool__thread_fail_at(1, UV_EAGAIN);
   assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &f), 0);
   assert_int_equal(t_stats(pool).workers, 1);
-  uv_sem_post(&g.go);
+  uv_sem_post(&g->go);
   assert_int_equal(uvpool_future_wait(f, -1), 0);
   uvpool__thread_fail_at(0, 0);
   assert_int_equal(uvpool_future_state(f), UVPOOL_DONE);
   uvpool_future_unref(f);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
-  t_gate_destroy(&g);
+  t_loop_free(loop);
+  t_gate_free(g);
 }
 
 static int init_fails(void *data) {
@@ -230,25 +219,24 @@ static int init_fails(void *data) {
 }
 
 static void failing_thread_init_breaks_the_pool(void **state) {
-  uv_loop_t loop;
   uvpool_options_t o;
   uvpool_future_t *f[3];
-  uv_sem_t hold;
+  uv_sem_t *hold;
   int calls = 0;
   (void)state;
-  t_loop_init(&loop);
-  uv_sem_init(&hold, 0);
+  uv_loop_t *loop = t_loop_new();
+  hold = t_sem_new(0);
   uvpool_options_init(&o);
   o.max_workers = 1;
   o.thread_init = init_fails;
-  o.thread_data = &hold;
-  uvpool_t *pool = t_pool_new(&loop, &o);
+  o.thread_data = hold;
+  uvpool_t *pool = t_pool_new(loop, &o);
   for (int i = 0; i < 3; i++) {
     assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &f[i]), 0);
     assert_int_equal(uvpool_future_on_done(f[i], t_cb_count, &calls), 0);
   }
-  uv_sem_post(&hold);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  uv_sem_post(hold);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(calls, 3);
   for (int i = 0; i < 3; i++) {
     assert_int_equal(uvpool_future_state(f[i]), UVPOOL_FAILED);
@@ -258,24 +246,24 @@ static void failing_thread_init_breaks_the_pool(void **state) {
   assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, NULL), UV_EMFILE);
   assert_int_equal(t_stats(pool).failed, 3);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
-  uv_sem_destroy(&hold);
+  t_loop_free(loop);
+  t_sem_free(hold);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(null_arguments_are_einval),
-      cmocka_unit_test(on_done_with_null_callback_is_einval),
-      cmocka_unit_test(min_above_max_is_einval),
-      cmocka_unit_test(submit_after_close_began_is_eshutdown),
-      cmocka_unit_test(close_from_another_thread_is_einval),
-      cmocka_unit_test(full_queue_is_eagain_and_queues_nothing),
-      cmocka_unit_test(allocation_failure_in_new_is_enomem),
-      cmocka_unit_test(allocation_failure_in_submit_is_enomem),
-      cmocka_unit_test(allocation_failure_in_on_done_is_enomem),
-      cmocka_unit_test(thread_creation_failure_without_workers_queues_nothing),
-      cmocka_unit_test(thread_creation_failure_with_a_worker_still_runs_work),
-      cmocka_unit_test(failing_thread_init_breaks_the_pool),
+      T_TEST(null_arguments_are_einval),
+      T_TEST(on_done_with_null_callback_is_einval),
+      T_TEST(min_above_max_is_einval),
+      T_TEST(submit_after_close_began_is_eshutdown),
+      T_TEST(close_from_another_thread_is_einval),
+      T_TEST(full_queue_is_eagain_and_queues_nothing),
+      T_TEST(allocation_failure_in_new_is_enomem),
+      T_TEST(allocation_failure_in_submit_is_enomem),
+      T_TEST(allocation_failure_in_on_done_is_enomem),
+      T_TEST(thread_creation_failure_without_workers_queues_nothing),
+      T_TEST(thread_creation_failure_with_a_worker_still_runs_work),
+      T_TEST(failing_thread_init_breaks_the_pool),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,7 +84,8 @@ static int teardown(void **state) {
   }
   rmdir(r->dir);
   free(r);
-  return 0;
+  /* And the teardown of every test (util.h). */
+  return t_teardown(state) != 0 ? -1 : 0;
 }
 
 static void path_of(const run_t *r, char *buf, size_t n, const char *name) {

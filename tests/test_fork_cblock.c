@@ -34,20 +34,19 @@ static int child_main(uv_loop_t *loop, uvpool_t *pool, uvpool_future_t *f) {
 }
 
 static void fork_during_callback_list_delivery(void **state) {
-  uv_loop_t loop;
   uvpool_t *pool;
   uvpool_future_t *f = NULL;
-  t_gate_t g;
+  t_gate_t *g;
   int ran = 0, wstatus = 0;
   uint32_t s;
   void *tail;
   pid_t pid;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&g);
-  pool = t_pool_new(&loop, NULL);
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &g, &f), 0);
-  uv_sem_wait(&g.started);
+  uv_loop_t *loop = t_loop_new();
+  g = t_gate_new();
+  pool = t_pool_new(loop, NULL);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, &f), 0);
+  uv_sem_wait(&g->started);
   assert_int_equal(uvpool_future_on_done(f, count, &ran), 0);
   assert_int_equal(uvpool_future_on_done(f, count, &ran), 0); /* a list */
   s = atomic_load(&f->state);
@@ -60,17 +59,17 @@ static void fork_during_callback_list_delivery(void **state) {
   pid = fork();
   assert_true(pid >= 0);
   if (pid == 0)
-    _exit(child_main(&loop, pool, f));
+    _exit(child_main(loop, pool, f));
   f->cb_data = tail;
   atomic_fetch_and(&f->state, ~UVPOOL__F_LOCK);
   assert_int_equal(waitpid(pid, &wstatus, 0), pid);
-  uv_sem_post(&g.go);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  uv_sem_post(&g->go);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(ran, 2);
   uvpool_future_unref(f);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
-  t_gate_destroy(&g);
+  t_loop_free(loop);
+  t_gate_free(g);
   assert_true(WIFEXITED(wstatus));
   print_message("child exit code %d (1: register failed, 2: callback did "
                 "not run once)\n",
@@ -80,7 +79,7 @@ static void fork_during_callback_list_delivery(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(fork_during_callback_list_delivery),
+      T_TEST(fork_during_callback_list_delivery),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

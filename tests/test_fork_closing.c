@@ -17,27 +17,26 @@ static void on_closed(uvpool_t *pool, void *data) {
 }
 
 static void fork_while_the_pool_closes(void **state) {
-  uv_loop_t loop;
   uvpool_t *pool;
-  t_gate_t g;
+  t_gate_t *g;
   int closed = 0, wstatus = 0;
   pid_t pid;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&g);
-  pool = t_pool_max(&loop, 1);
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
-  uv_sem_wait(&g.started);
+  uv_loop_t *loop = t_loop_new();
+  g = t_gate_new();
+  pool = t_pool_max(loop, 1);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, NULL), 0);
+  uv_sem_wait(&g->started);
   assert_int_equal(uvpool_close(pool, 0, on_closed, &closed), 0);
-  assert_int_equal(uv_run(&loop, UV_RUN_NOWAIT), 1); /* the task still runs */
+  assert_int_equal(uv_run(loop, UV_RUN_NOWAIT), 1); /* the task still runs */
 
   pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
     int code = 0, child_closed;
-    if (uv_loop_fork(&loop) != 0)
+    if (uv_loop_fork(loop) != 0)
       _exit(99);
-    child_closed = t_child_close(&loop, pool);
+    child_closed = t_child_close(loop, pool);
     if (child_closed < 0)
       _exit(98); /* uvpool_close refused */
     if (!child_closed)
@@ -48,12 +47,12 @@ static void fork_while_the_pool_closes(void **state) {
             closed);
     _exit(code);
   }
-  uv_sem_post(&g.go);
+  uv_sem_post(&g->go);
   assert_int_equal(waitpid(pid, &wstatus, 0), pid);
   while (!closed)
-    uv_run(&loop, UV_RUN_ONCE);
-  t_loop_close(&loop);
-  t_gate_destroy(&g);
+    uv_run(loop, UV_RUN_ONCE);
+  t_loop_free(loop);
+  t_gate_free(g);
   assert_true(WIFEXITED(wstatus));
   print_message("child exit code %d (98: close refused, 1: close never "
                 "finished, 2: the parent's callback ran in the child)\n",
@@ -63,7 +62,7 @@ static void fork_while_the_pool_closes(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(fork_while_the_pool_closes),
+      T_TEST(fork_while_the_pool_closes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

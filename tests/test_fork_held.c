@@ -13,14 +13,13 @@
 static bool settled(void *f) { return uvpool_future_state(f) >= UVPOOL_DONE; }
 
 static void fork_with_held_task(void **state) {
-  uv_loop_t loop;
   uvpool_t *pool;
   uvpool_future_t *dep = NULL, *held = NULL;
   int wstatus = 0;
   pid_t pid;
   (void)state;
-  t_loop_init(&loop);
-  pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  pool = t_pool_new(loop, NULL);
   assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &dep), 0);
   assert_int_equal(uvpool_future_wait(dep, -1), 0); /* DONE, undelivered */
   assert_int_equal(uvpool_submit_after(pool, &dep, 1, t_work_ok, NULL, &held),
@@ -35,13 +34,13 @@ static void fork_with_held_task(void **state) {
       code |= 1;
     fprintf(stderr, "child at fork: held state=%d\n",
             uvpool_future_state(held));
-    if (uv_loop_fork(&loop) != 0)
+    if (uv_loop_fork(loop) != 0)
       _exit(99);
     /* Isolate from the separate lost-async finding
      * (test_regression_fork_async): the dependency's completion left
      * async.pending set. */
     pool->async.pending = 0;
-    closed = t_child_close(&loop, pool);
+    closed = t_child_close(loop, pool);
     if (closed < 0)
       _exit(98);
     fprintf(stderr, "child after close: held state=%d status=%d closed=%d\n",
@@ -51,12 +50,12 @@ static void fork_with_held_task(void **state) {
     _exit(code);
   }
   assert_int_equal(waitpid(pid, &wstatus, 0), pid);
-  t_run_until(&loop, settled, held);
+  t_run_until(loop, settled, held);
   assert_int_equal(uvpool_future_wait(held, -1), 0);
   uvpool_future_unref(dep);
   uvpool_future_unref(held);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
   assert_true(WIFEXITED(wstatus));
   print_message("child exit code %d (1: unsettled at fork, 2: wrong "
                 "status)\n",
@@ -66,7 +65,7 @@ static void fork_with_held_task(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(fork_with_held_task),
+      T_TEST(fork_with_held_task),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

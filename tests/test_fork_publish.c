@@ -20,11 +20,11 @@
 
 static _Thread_local bool tl_work_returned;
 static _Atomic int armed, forking, released;
-static uv_sem_t at_hold, release_hold;
+static uv_sem_t *at_hold, *release_hold;
 
 static void release_once(void) {
   if (atomic_exchange(&released, 1) == 0)
-    uv_sem_post(&release_hold);
+    uv_sem_post(release_hold);
 }
 
 /* A fork handler that waits for in-flight publishes (the proposed fix)
@@ -42,8 +42,8 @@ void uv_mutex_unlock(uv_mutex_t *m) {
   if (tl_work_returned) {
     tl_work_returned = false;
     if (atomic_exchange(&armed, 0)) {
-      uv_sem_post(&at_hold);
-      uv_sem_wait(&release_hold);
+      uv_sem_post(at_hold);
+      uv_sem_wait(release_hold);
     }
   }
 }
@@ -56,23 +56,22 @@ static int work_mark(void *arg, void **result) {
 }
 
 static void fork_while_outcome_unpublished(void **state) {
-  uv_loop_t loop;
   uvpool_options_t o;
   uvpool_t *pool;
   uvpool_future_t *f = NULL;
   int wstatus = 0;
   pid_t pid;
   (void)state;
-  t_loop_init(&loop);
+  uv_loop_t *loop = t_loop_new();
   uvpool_options_init(&o);
   o.max_workers = 1;
   o.spin_us = 0;
-  pool = t_pool_new(&loop, &o);
-  assert_int_equal(uv_sem_init(&at_hold, 0), 0);
-  assert_int_equal(uv_sem_init(&release_hold, 0), 0);
+  pool = t_pool_new(loop, &o);
+  at_hold = t_sem_new(0);
+  release_hold = t_sem_new(0);
   atomic_store(&armed, 1);
   assert_int_equal(uvpool_submit(pool, work_mark, NULL, &f), 0);
-  uv_sem_wait(&at_hold); /* work returned, mu released, not published */
+  uv_sem_wait(at_hold); /* work returned, mu released, not published */
 
   atomic_store(&forking, 1);
   pid = fork();
@@ -87,9 +86,9 @@ static void fork_while_outcome_unpublished(void **state) {
       code |= 1;
     if (uvpool_future_wait(f, 10000) != 0) /* a bound: settled at fork */
       code |= 2;
-    if (uv_loop_fork(&loop) != 0)
+    if (uv_loop_fork(loop) != 0)
       _exit(99);
-    closed = t_child_close(&loop, pool);
+    closed = t_child_close(loop, pool);
     if (closed < 0)
       _exit(98);
     if (!closed)
@@ -103,7 +102,7 @@ static void fork_while_outcome_unpublished(void **state) {
   assert_int_equal(uvpool_future_wait(f, -1), 0);
   uvpool_future_unref(f);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
   assert_true(WIFEXITED(wstatus));
   print_message("child exit code %d (1: unsettled, 2: wait timed out, "
                 "4: close never finished)\n",
@@ -113,7 +112,7 @@ static void fork_while_outcome_unpublished(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(fork_while_outcome_unpublished),
+      T_TEST(fork_while_outcome_unpublished),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

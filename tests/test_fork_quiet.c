@@ -12,14 +12,13 @@
 #include <unistd.h>
 
 static void fork_with_partial_quiet_batch(void **state) {
-  uv_loop_t loop;
   uvpool_t *pool;
   t_quiet_t q;
   int wstatus = 0;
   pid_t pid;
   (void)state;
-  t_loop_init(&loop);
-  pool = t_pool_max(&loop, 1);
+  uv_loop_t *loop = t_loop_new();
+  pool = t_pool_max(loop, 1);
   /* Fewer than a batch: settled and kept by the worker (it posted that it
    * started the gated task after it published the last one). */
   t_quiet_start(&q, pool, 5);
@@ -29,9 +28,9 @@ static void fork_with_partial_quiet_batch(void **state) {
   assert_true(pid >= 0);
   if (pid == 0) {
     int closed;
-    if (uv_loop_fork(&loop) != 0)
+    if (uv_loop_fork(loop) != 0)
       _exit(99);
-    closed = t_child_close(&loop, pool);
+    closed = t_child_close(loop, pool);
     if (closed < 0)
       _exit(98);
     fprintf(stderr, "child: closed=%d\n", closed);
@@ -40,14 +39,14 @@ static void fork_with_partial_quiet_batch(void **state) {
   t_quiet_finish(&q);
   assert_int_equal(waitpid(pid, &wstatus, 0), pid);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
   assert_true(WIFEXITED(wstatus));
   assert_int_equal(WEXITSTATUS(wstatus), 0); /* 1: close never finished */
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(fork_with_partial_quiet_batch),
+      T_TEST(fork_with_partial_quiet_batch),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,23 +6,23 @@
 #include "util.h"
 
 static void held_runs_after_cancel_pending_close(void **state) {
-  uv_loop_t loop;
   uvpool_t *pool;
   uvpool_future_t *dep = NULL, *held = NULL;
-  _Atomic int ran = 0;
-  t_gate_t g;
+  static _Atomic int ran; /* its task may write it, even after a failure */
+  t_gate_t *g;
   int closed = 0;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&g);
-  pool = t_pool_new(&loop, NULL);
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &g, &dep), 0);
-  uv_sem_wait(&g.started); /* dep runs: not cancellable */
+  atomic_store(&ran, 0);
+  uv_loop_t *loop = t_loop_new();
+  g = t_gate_new();
+  pool = t_pool_new(loop, NULL);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, &dep), 0);
+  uv_sem_wait(&g->started); /* dep runs: not cancellable */
   assert_int_equal(
       uvpool_submit_after(pool, &dep, 1, t_work_count, (void *)&ran, &held), 0);
   assert_int_equal(uvpool_close(pool, UVPOOL_CANCEL_PENDING, NULL, NULL), 0);
-  uv_sem_post(&g.go);
-  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_sem_post(&g->go);
+  uv_run(loop, UV_RUN_DEFAULT);
   (void)closed;
   print_message("held task after close(CANCEL_PENDING): ran=%d state=%d\n",
                 atomic_load(&ran), uvpool_future_state(held));
@@ -30,13 +30,13 @@ static void held_runs_after_cancel_pending_close(void **state) {
   assert_int_equal(uvpool_future_state(held), UVPOOL_CANCELLED);
   uvpool_future_unref(dep);
   uvpool_future_unref(held);
-  assert_int_equal(uv_loop_close(&loop), 0);
-  t_gate_destroy(&g);
+  t_loop_free(loop);
+  t_gate_free(g);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(held_runs_after_cancel_pending_close),
+      T_TEST(held_runs_after_cancel_pending_close),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

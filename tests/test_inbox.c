@@ -19,10 +19,12 @@ static void remote_submit(void *arg) {
 static void lock_free_and_locked_submits_keep_one_order(void **state) {
   enum { N = 9 };
   t_gated_t g;
-  t_order_t slots[N];
-  int log[N];
-  _Atomic int next = 0;
+  /* The tasks use them, even after a failure. */
+  static t_order_t slots[N];
+  static int log[N];
+  static _Atomic int next;
   (void)state;
+  atomic_store(&next, 0);
   t_gated_open(&g, 1);
   /* Every third task comes from another thread (the locked path), after
    * the loop thread's earlier ones (lock-free) are in the inbox. */
@@ -39,7 +41,7 @@ static void lock_free_and_locked_submits_keep_one_order(void **state) {
     }
   }
   t_gated_release(&g);
-  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(atomic_load(&next), N);
   for (int i = 0; i < N; i++)
     assert_int_equal(log[i], i);
@@ -53,10 +55,12 @@ static void lock_free_submits_overtake_negative_priorities(void **state) {
   enum { NNEG = 3, N = 6 };
   t_gated_t g;
   uvpool_task_options_t o;
-  t_order_t slots[N];
-  int log[N];
-  _Atomic int next = 0;
+  /* The tasks use them, even after a failure. */
+  static t_order_t slots[N];
+  static int log[N];
+  static _Atomic int next;
   (void)state;
+  atomic_store(&next, 0);
   t_gated_open(&g, 1);
   uvpool_task_options_init(&o);
   o.priority = -1;
@@ -69,7 +73,7 @@ static void lock_free_submits_overtake_negative_priorities(void **state) {
     assert_int_equal(uvpool_submit(g.pool, t_work_order, &slots[i], NULL), 0);
   assert_false(uvpool__inbox_empty(g.pool)); /* some took the inbox */
   t_gated_release(&g);
-  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(atomic_load(&next), N);
   for (int i = 0; i < N; i++) /* the plain ones, then the negative ones */
     assert_int_equal(log[i], i < N - NNEG ? NNEG + i : i - (N - NNEG));
@@ -82,14 +86,15 @@ static void lock_free_submits_overtake_negative_priorities(void **state) {
 static void cancel_reaches_a_lock_free_submit_before_it_runs(void **state) {
   t_gated_t g;
   uvpool_future_t *f = NULL;
-  _Atomic int ran = 0;
+  static _Atomic int ran; /* its task may write it, even after a failure */
   (void)state;
+  atomic_store(&ran, 0);
   t_gated_open(&g, 1);
   assert_int_equal(uvpool_submit(g.pool, t_work_count, &ran, &f), 0);
   assert_int_equal(uvpool_future_cancel(f), 0);
   assert_int_equal(uvpool_future_state(f), UVPOOL_CANCELLED);
   t_gated_release(&g);
-  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(atomic_load(&ran), 0);
   assert_int_equal(t_stats(g.pool).cancelled, 1);
   uvpool_future_unref(f);
@@ -107,7 +112,7 @@ static void stats_count_lock_free_submits(void **state) {
   assert_int_equal(s.submitted, N + 1);
   assert_int_equal(s.queued, N);
   t_gated_release(&g);
-  assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(g.loop, UV_RUN_DEFAULT), 0);
   s = t_stats(g.pool);
   assert_int_equal(s.completed, N + 1);
   assert_int_equal(s.queued, 0);
@@ -141,21 +146,20 @@ static void submit_once_parked(uvpool_future_t *f, void *data) {
 }
 
 static void lock_free_submit_wakes_a_parked_worker(void **state) {
-  uv_loop_t loop;
   uvpool_options_t o;
   uvpool_future_t *first = NULL;
   wake_t w = {NULL, NULL, -1};
   (void)state;
-  t_loop_init(&loop);
+  uv_loop_t *loop = t_loop_new();
   uvpool_options_init(&o);
   o.max_workers = 1;
   o.spin_us = 0; /* park at once */
   o.idle_timeout_ms = 600000;
-  w.pool = t_pool_new(&loop, &o);
+  w.pool = t_pool_new(loop, &o);
   /* Stock the loop thread's free list: the next submit is lock-free. */
   assert_int_equal(uvpool_submit(w.pool, t_work_ok, NULL, &first), 0);
   assert_int_equal(uvpool_future_on_done(first, submit_once_parked, &w), 0);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(w.rc, 0);
   /* uv_run returned only once the second task was delivered. */
   assert_int_equal(uvpool_future_state(w.second), UVPOOL_DONE);
@@ -163,16 +167,16 @@ static void lock_free_submit_wakes_a_parked_worker(void **state) {
   uvpool_future_unref(first);
   uvpool_future_unref(w.second);
   t_pool_close(w.pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(lock_free_and_locked_submits_keep_one_order),
-      cmocka_unit_test(lock_free_submits_overtake_negative_priorities),
-      cmocka_unit_test(cancel_reaches_a_lock_free_submit_before_it_runs),
-      cmocka_unit_test(stats_count_lock_free_submits),
-      cmocka_unit_test(lock_free_submit_wakes_a_parked_worker),
+      T_TEST(lock_free_and_locked_submits_keep_one_order),
+      T_TEST(lock_free_submits_overtake_negative_priorities),
+      T_TEST(cancel_reaches_a_lock_free_submit_before_it_runs),
+      T_TEST(stats_count_lock_free_submits),
+      T_TEST(lock_free_submit_wakes_a_parked_worker),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,7 @@
  * never return. */
 
 typedef struct {
-  uv_sem_t in_exit, leave;
+  uv_sem_t *in_exit, *leave;
   _Atomic int exits;
 } exit_hold_t;
 
@@ -25,8 +25,8 @@ static void hold_in_thread_exit(void *data) {
   exit_hold_t *h = data;
   if (atomic_fetch_add(&h->exits, 1) != 0)
     return;
-  uv_sem_post(&h->in_exit);
-  uv_sem_wait(&h->leave);
+  uv_sem_post(h->in_exit);
+  uv_sem_wait(h->leave);
 }
 
 static void on_pool_closed(uvpool_t *pool, void *data) {
@@ -34,31 +34,38 @@ static void on_pool_closed(uvpool_t *pool, void *data) {
   *(int *)data = 1;
 }
 
-static void last_worker_leaving_strands_no_work(bool thread_failure) {
-  uv_loop_t loop;
+/* The pool's threads use them, even after a failure (and so after the
+ * next test began): each test has its own, in static storage. */
+typedef struct {
+  exit_hold_t h;        /* thread_exit reads it */
+  _Atomic int held_ran; /* held's task writes it */
+} leave_t;
+
+static void last_worker_leaving_strands_no_work(leave_t *x,
+                                                bool thread_failure) {
   uvpool_options_t o;
-  exit_hold_t h;
-  t_gate_t g;
+  exit_hold_t *h = &x->h;
+  _Atomic int *held_ran = &x->held_ran;
+  t_gate_t *g;
   uvpool_future_t *dep, *held, *combo, *rescue;
   uvpool_stats_t s;
   bool stranded;
   int closed = 0;
-  _Atomic int held_ran;
-  atomic_init(&held_ran, 0);
-  t_loop_init(&loop);
-  t_gate_init(&g);
-  assert_int_equal(uv_sem_init(&h.in_exit, 0), 0);
-  assert_int_equal(uv_sem_init(&h.leave, 0), 0);
-  atomic_init(&h.exits, 0);
+  atomic_store(held_ran, 0);
+  uv_loop_t *loop = t_loop_new();
+  g = t_gate_new();
+  h->in_exit = t_sem_new(0);
+  h->leave = t_sem_new(0);
+  atomic_init(&h->exits, 0);
   uvpool_options_init(&o);
   o.max_workers = 1;
   o.thread_exit = hold_in_thread_exit;
-  o.thread_data = &h;
-  uvpool_t *pool = t_pool_new(&loop, &o);
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &g, &dep), 0);
-  uv_sem_wait(&g.started);
+  o.thread_data = h;
+  uvpool_t *pool = t_pool_new(loop, &o);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, &dep), 0);
+  uv_sem_wait(&g->started);
   assert_int_equal(
-      uvpool_submit_after(pool, &dep, 1, t_work_count, &held_ran, &held), 0);
+      uvpool_submit_after(pool, &dep, 1, t_work_count, held_ran, &held), 0);
   /* Settles in the iteration that delivers dep, its callbacks run in a
    * later one: a second release, after the failure, to clean up. */
   assert_int_equal(uvpool_when_all(&dep, 1, 0, &combo), 0);
@@ -66,9 +73,9 @@ static void last_worker_leaving_strands_no_work(bool thread_failure) {
       uvpool_submit_after(pool, &combo, 1, t_work_ok, NULL, &rescue), 0);
   assert_int_equal(uvpool_close(pool, 0, on_pool_closed, &closed), 0);
 
-  uv_sem_post(&g.go); /* dep completes; the worker, closing, leaves */
-  uv_sem_wait(&h.in_exit);
-  uv_run(&loop, UV_RUN_NOWAIT); /* delivers dep: held joins the queue */
+  uv_sem_post(&g->go); /* dep completes; the worker, closing, leaves */
+  uv_sem_wait(h->in_exit);
+  uv_run(loop, UV_RUN_NOWAIT); /* delivers dep: held joins the queue */
   s = t_stats(pool);
   assert_int_equal(s.queued, 1);
   assert_int_equal(s.workers, 1); /* the one in thread_exit */
@@ -77,7 +84,7 @@ static void last_worker_leaving_strands_no_work(bool thread_failure) {
     uvpool__thread_fail_at(1, UV_EAGAIN);
   else
     uvpool__alloc_fail_at(1, false);
-  uv_sem_post(&h.leave);
+  uv_sem_post(h->leave);
   /* Not a timed wait: the worker leaves under the pool lock right after
    * thread_exit returns; stats reads under that lock. */
   for (long i = 0; (s = t_stats(pool)).workers != 0; i++) {
@@ -90,47 +97,48 @@ static void last_worker_leaving_strands_no_work(bool thread_failure) {
 
   /* rescue's release starts a worker, which also takes held. */
   while (!closed)
-    uv_run(&loop, UV_RUN_ONCE);
-  t_loop_close(&loop);
+    uv_run(loop, UV_RUN_ONCE);
+  t_loop_free(loop);
   /* Run by the rescuing worker, or failed with the error that kept its
    * own worker from starting, never run. */
   if (uvpool_future_state(held) == UVPOOL_DONE) {
-    assert_int_equal(atomic_load(&held_ran), 1);
+    assert_int_equal(atomic_load(held_ran), 1);
   } else {
     assert_int_equal(uvpool_future_state(held), UVPOOL_FAILED);
     assert_int_equal(uvpool_future_status(held),
                      thread_failure ? UV_EAGAIN : UV_ENOMEM);
-    assert_int_equal(atomic_load(&held_ran), 0);
+    assert_int_equal(atomic_load(held_ran), 0);
   }
   assert_int_equal(uvpool_future_state(rescue), UVPOOL_DONE);
   uvpool_future_unref(dep);
   uvpool_future_unref(held);
   uvpool_future_unref(combo);
   uvpool_future_unref(rescue);
-  uv_sem_destroy(&h.in_exit);
-  uv_sem_destroy(&h.leave);
-  t_gate_destroy(&g);
+  t_sem_free(h->in_exit);
+  t_sem_free(h->leave);
+  t_gate_free(g);
   assert_false(stranded); /* queued, with no worker and none to come */
 }
 
 static void
 replacement_thread_failure_as_last_worker_leaves_strands_no_work(void **state) {
+  static leave_t x;
   (void)state;
-  last_worker_leaving_strands_no_work(true);
+  last_worker_leaving_strands_no_work(&x, true);
 }
 
 static void
 replacement_allocation_failure_as_last_worker_leaves_strands_no_work(
     void **state) {
+  static leave_t x;
   (void)state;
-  last_worker_leaving_strands_no_work(false);
+  last_worker_leaving_strands_no_work(&x, false);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(
-          replacement_thread_failure_as_last_worker_leaves_strands_no_work),
-      cmocka_unit_test(
+      T_TEST(replacement_thread_failure_as_last_worker_leaves_strands_no_work),
+      T_TEST(
           replacement_allocation_failure_as_last_worker_leaves_strands_no_work),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -59,7 +59,7 @@ static void check_stats_balance(uvpool_t *pool) {
 typedef struct {
   uvpool_future_t **slot;
   size_t n, cap;
-  uv_sem_t ready;
+  uv_sem_t *ready;
 } handoff_t;
 
 static void handoff_init(handoff_t *h, size_t cap) {
@@ -67,23 +67,23 @@ static void handoff_init(handoff_t *h, size_t cap) {
   assert_non_null(h->slot);
   h->n = 0;
   h->cap = cap;
-  assert_int_equal(uv_sem_init(&h->ready, 0), 0);
+  h->ready = t_sem_new(0);
 }
 
 static void handoff_put(handoff_t *h, uvpool_future_t *f) {
   CHECK(h->n < h->cap);
   if (h->n < h->cap)
     h->slot[h->n++] = f;
-  uv_sem_post(&h->ready);
+  uv_sem_post(h->ready);
 }
 
 static uvpool_future_t *handoff_get(handoff_t *h, size_t *next) {
-  uv_sem_wait(&h->ready);
+  uv_sem_wait(h->ready);
   return h->slot[(*next)++];
 }
 
 static void handoff_destroy(handoff_t *h) {
-  uv_sem_destroy(&h->ready);
+  t_sem_free(h->ready);
   free(h->slot);
 }
 
@@ -112,7 +112,7 @@ static struct {
   uvpool_t *pool;
   size_t nroots, nchildren;
   rec_t *rec;
-  uv_sem_t window;
+  uv_sem_t *window;
   handoff_t cancel_q, wait_q[2];
   uv_async_t producer_done;
   _Atomic unsigned long cb_registered;
@@ -184,7 +184,7 @@ static int root_work(void *arg, void **result) {
   rc = outcome(id, r, result);
   if (is_faf(id)) {
     atomic_fetch_add(rc == 0 ? &S.faf_done : &S.faf_failed, 1);
-    uv_sem_post(&S.window); /* nobody else hears of a fire-and-forget */
+    uv_sem_post(S.window); /* nobody else hears of a fire-and-forget */
   }
   return rc;
 }
@@ -220,7 +220,7 @@ static void on_settled(uvpool_future_t *f, void *data) {
   if (id < S.nroots) {
     if (id % 16 == 2)
       submit_child(id / 16 * 2 + 1);
-    uv_sem_post(&S.window);
+    uv_sem_post(S.window);
   }
 }
 
@@ -246,7 +246,7 @@ static void producer_main(void *arg) {
     rec_t *r = &S.rec[id];
     uvpool_future_t *f = NULL;
     int rc;
-    uv_sem_wait(&S.window);
+    uv_sem_wait(S.window);
     if (is_faf(id)) {
       CHECK(uvpool_submit(S.pool, root_work, r, NULL) == 0);
       continue;
@@ -261,7 +261,7 @@ static void producer_main(void *arg) {
     }
     CHECK(rc == 0);
     if (rc != 0) {
-      uv_sem_post(&S.window);
+      uv_sem_post(S.window);
       continue;
     }
     track(f, on_settled, r);
@@ -322,7 +322,6 @@ static void on_producer_done(uv_async_t *h) {
 }
 
 static void many_tasks_settle_once_under_cancel_wait_and_nesting(void **state) {
-  uv_loop_t loop;
   uv_thread_t producer, canceller, waiter[2];
   uvpool_stats_t s;
   size_t n = stress_n(), total;
@@ -335,23 +334,23 @@ static void many_tasks_settle_once_under_cancel_wait_and_nesting(void **state) {
   total = S.nroots + S.nchildren;
   S.rec = calloc(total, sizeof(*S.rec));
   assert_non_null(S.rec);
-  assert_int_equal(uv_sem_init(&S.window, WINDOW), 0);
+  S.window = t_sem_new(WINDOW);
   handoff_init(&S.cancel_q, S.nroots / 64 + 2);
   handoff_init(&S.wait_q[0], S.nroots / 128 + 2);
   handoff_init(&S.wait_q[1], S.nroots / 128 + 2);
 
-  t_loop_init(&loop);
-  S.pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  S.pool = t_pool_new(loop, NULL);
   /* Keeps uv_run() going until the last root is submitted; from then on
    * the pool's own handle holds the loop while anything is outstanding. */
-  assert_int_equal(uv_async_init(&loop, &S.producer_done, on_producer_done), 0);
+  assert_int_equal(uv_async_init(loop, &S.producer_done, on_producer_done), 0);
   assert_int_equal(uv_thread_create(&canceller, canceller_main, NULL), 0);
   for (int i = 0; i < 2; i++)
     assert_int_equal(
         uv_thread_create(&waiter[i], waiter_main, (void *)(intptr_t)i), 0);
   assert_int_equal(uv_thread_create(&producer, producer_main, NULL), 0);
 
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(uv_thread_join(&producer), 0);
   assert_int_equal(uv_thread_join(&canceller), 0);
   assert_int_equal(uv_thread_join(&waiter[0]), 0);
@@ -361,7 +360,7 @@ static void many_tasks_settle_once_under_cancel_wait_and_nesting(void **state) {
    * callbacks the waiter registered late, which the close delivers. */
   s = t_stats(S.pool);
   t_pool_close(S.pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 
   assert_int_equal(atomic_load(&check_failures), 0);
   assert_int_equal(atomic_load(&S.children_submitted), S.nchildren);
@@ -399,7 +398,7 @@ static void many_tasks_settle_once_under_cancel_wait_and_nesting(void **state) {
   handoff_destroy(&S.cancel_q);
   handoff_destroy(&S.wait_q[0]);
   handoff_destroy(&S.wait_q[1]);
-  uv_sem_destroy(&S.window);
+  t_sem_free(S.window);
   free(S.rec);
 }
 
@@ -433,7 +432,7 @@ struct storm_s {
   uvpool_t *pool;
   unsigned flags;
   size_t reach; /* submissions each producer makes before the close */
-  uv_sem_t reached, closed, stopped, holder_started;
+  uv_sem_t *reached, *closed, *stopped, *holder_started;
   _Atomic unsigned long cb_registered;
   unsigned long cb_delivered;
   bool close_cb_ran;
@@ -452,9 +451,9 @@ static int storm_work(void *arg, void **result) {
 static int holder_work(void *arg, void **result) {
   storm_t *st = arg;
   (void)result;
-  uv_sem_post(&st->holder_started);
-  uv_sem_wait(&st->stopped);
-  uv_sem_wait(&st->stopped);
+  uv_sem_post(st->holder_started);
+  uv_sem_wait(st->stopped);
+  uv_sem_wait(st->stopped);
   return 0;
 }
 
@@ -493,7 +492,7 @@ static void storm_producer(void *arg) {
     uvpool_future_t *sentinel = (uvpool_future_t *)p, *f = sentinel;
     int rc = storm_submit(p, i, &f);
     if (i + 1 == st->reach)
-      uv_sem_post(&st->reached);
+      uv_sem_post(st->reached);
     if (rc != 0) {
       CHECK(rc == UV_ESHUTDOWN);
       CHECK(f == sentinel); /* untouched on error */
@@ -520,14 +519,14 @@ static void storm_producer(void *arg) {
     /* Ran out of room before the close (a starved loop thread): try once
      * more after it, with the spare record. */
     uvpool_future_t *f = NULL;
-    uv_sem_wait(&st->closed);
+    uv_sem_wait(st->closed);
     p->rec[p->cap].rejected = true;
     p->attempts = p->cap + 1;
     if (storm_submit(p, p->cap, &f) == UV_ESHUTDOWN)
       p->rejected++;
     CHECK(p->rejected == 1 && f == NULL);
   }
-  uv_sem_post(&st->stopped);
+  uv_sem_post(st->stopped);
 }
 
 static void storm_closed(uvpool_t *pool, void *data) {
@@ -538,58 +537,58 @@ static void storm_closed(uvpool_t *pool, void *data) {
   st->delivered_at_close = st->cb_delivered;
 }
 
-static void storm_run(unsigned flags) {
-  uv_loop_t loop;
+/* st: the test's own static storm, since its holder and producers read
+ * it, even after a failure (and so after the next test began). */
+static void storm_run(storm_t *st, unsigned flags) {
   uvpool_options_t o;
-  storm_t st;
   size_t n = stress_n();
   unsigned long accepted = 0, faf_accepted = 0, faf_ran = 0;
   unsigned long by_state[UVPOOL_CANCELLED + 1] = {0};
-  memset(&st, 0, sizeof(st));
+  memset(st, 0, sizeof(*st));
   atomic_store(&check_failures, 0);
-  storm = &st;
-  st.flags = flags;
-  st.reach = n / 50 < 500 ? 500 : n / 50 > 20000 ? 20000 : n / 50;
-  assert_int_equal(uv_sem_init(&st.reached, 0), 0);
-  assert_int_equal(uv_sem_init(&st.closed, 0), 0);
-  assert_int_equal(uv_sem_init(&st.stopped, 0), 0);
-  assert_int_equal(uv_sem_init(&st.holder_started, 0), 0);
-  t_loop_init(&loop);
+  storm = st;
+  st->flags = flags;
+  st->reach = n / 50 < 500 ? 500 : n / 50 > 20000 ? 20000 : n / 50;
+  st->reached = t_sem_new(0);
+  st->closed = t_sem_new(0);
+  st->stopped = t_sem_new(0);
+  st->holder_started = t_sem_new(0);
+  uv_loop_t *loop = t_loop_new();
   /* One worker besides the holder: the queue grows, so the close finds
    * queued work to drain or cancel. */
   uvpool_options_init(&o);
   o.max_workers = 2;
-  st.pool = t_pool_new(&loop, &o);
+  st->pool = t_pool_new(loop, &o);
   /* Running before the storm, so UVPOOL_CANCEL_PENDING cannot cancel it. */
-  assert_int_equal(uvpool_submit(st.pool, holder_work, &st, NULL), 0);
-  uv_sem_wait(&st.holder_started);
+  assert_int_equal(uvpool_submit(st->pool, holder_work, st, NULL), 0);
+  uv_sem_wait(st->holder_started);
 
   for (int k = 0; k < 2; k++) {
-    producer_t *p = &st.prod[k];
-    p->st = &st;
-    p->cap = 8 * st.reach + 65536;
+    producer_t *p = &st->prod[k];
+    p->st = st;
+    p->cap = 8 * st->reach + 65536;
     p->rec = calloc(p->cap + 1, sizeof(*p->rec));
     p->fut = calloc(p->cap + 1, sizeof(*p->fut));
     assert_non_null(p->rec);
     assert_non_null(p->fut);
     assert_int_equal(uv_thread_create(&p->tid, storm_producer, p), 0);
   }
-  uv_sem_wait(&st.reached);
-  uv_sem_wait(&st.reached);
-  assert_int_equal(uvpool_close(st.pool, flags, storm_closed, &st), 0);
-  uv_sem_post(&st.closed);
-  uv_sem_post(&st.closed);
-  t_loop_close(&loop);
+  uv_sem_wait(st->reached);
+  uv_sem_wait(st->reached);
+  assert_int_equal(uvpool_close(st->pool, flags, storm_closed, st), 0);
+  uv_sem_post(st->closed);
+  uv_sem_post(st->closed);
+  t_loop_free(loop);
   for (int k = 0; k < 2; k++)
-    assert_int_equal(uv_thread_join(&st.prod[k].tid), 0);
+    assert_int_equal(uv_thread_join(&st->prod[k].tid), 0);
 
   assert_int_equal(atomic_load(&check_failures), 0);
-  assert_true(st.close_cb_ran);
+  assert_true(st->close_cb_ran);
   /* The close callback runs last, after every done callback. */
-  assert_int_equal(st.delivered_at_close, atomic_load(&st.cb_registered));
-  assert_int_equal(st.cb_delivered, atomic_load(&st.cb_registered));
+  assert_int_equal(st->delivered_at_close, atomic_load(&st->cb_registered));
+  assert_int_equal(st->cb_delivered, atomic_load(&st->cb_registered));
   for (int k = 0; k < 2; k++) {
-    producer_t *p = &st.prod[k];
+    producer_t *p = &st->prod[k];
     assert_true(p->rejected > 0);
     for (size_t i = 0; i < p->attempts; i++) {
       srec_t *r = &p->rec[i];
@@ -625,42 +624,43 @@ static void storm_run(unsigned flags) {
     free(p->fut);
   }
   accepted++; /* the holder */
-  assert_int_equal(st.final.submitted, accepted);
-  assert_int_equal(st.final.submitted,
-                   st.final.completed + st.final.failed + st.final.cancelled);
-  assert_int_equal(st.final.failed, 0);
-  assert_int_equal(st.final.completed,
+  assert_int_equal(st->final.submitted, accepted);
+  assert_int_equal(st->final.submitted, st->final.completed + st->final.failed +
+                                            st->final.cancelled);
+  assert_int_equal(st->final.failed, 0);
+  assert_int_equal(st->final.completed,
                    by_state[UVPOOL_DONE] + faf_ran + 1 /* holder */);
-  assert_int_equal(st.final.cancelled,
+  assert_int_equal(st->final.cancelled,
                    by_state[UVPOOL_CANCELLED] + faf_accepted - faf_ran);
   if (!(flags & UVPOOL_CANCEL_PENDING))
-    assert_int_equal(st.final.cancelled, 0);
+    assert_int_equal(st->final.cancelled, 0);
   printf("storm: %lu accepted, %lu + %lu rejected, %llu cancelled\n", accepted,
-         st.prod[0].rejected, st.prod[1].rejected,
-         (unsigned long long)st.final.cancelled);
-  uv_sem_destroy(&st.reached);
-  uv_sem_destroy(&st.closed);
-  uv_sem_destroy(&st.stopped);
-  uv_sem_destroy(&st.holder_started);
+         st->prod[0].rejected, st->prod[1].rejected,
+         (unsigned long long)st->final.cancelled);
+  t_sem_free(st->reached);
+  t_sem_free(st->closed);
+  t_sem_free(st->stopped);
+  t_sem_free(st->holder_started);
 }
 
 static void close_in_submit_storm_drains_accepted_work(void **state) {
+  static storm_t st;
   (void)state;
-  storm_run(0);
+  storm_run(&st, 0);
 }
 
 static void
 close_with_cancel_pending_in_submit_storm_cancels_queued_work(void **state) {
+  static storm_t st;
   (void)state;
-  storm_run(UVPOOL_CANCEL_PENDING);
+  storm_run(&st, UVPOOL_CANCEL_PENDING);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(many_tasks_settle_once_under_cancel_wait_and_nesting),
-      cmocka_unit_test(close_in_submit_storm_drains_accepted_work),
-      cmocka_unit_test(
-          close_with_cancel_pending_in_submit_storm_cancels_queued_work),
+      T_TEST(many_tasks_settle_once_under_cancel_wait_and_nesting),
+      T_TEST(close_in_submit_storm_drains_accepted_work),
+      T_TEST(close_with_cancel_pending_in_submit_storm_cancels_queued_work),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

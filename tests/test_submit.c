@@ -4,104 +4,102 @@
 #include <string.h>
 
 static void work_result_is_delivered(void **state) {
-  uv_loop_t loop;
   uvpool_future_t *f = NULL;
   int calls = 0;
   int token = 42;
   (void)state;
-  t_loop_init(&loop);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
   assert_int_equal(uvpool_submit(pool, t_work_ok, &token, &f), 0);
   assert_int_equal(uvpool_future_on_done(f, t_cb_count, &calls), 0);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(calls, 1);
   assert_int_equal(uvpool_future_state(f), UVPOOL_DONE);
   assert_int_equal(uvpool_future_status(f), 0);
   assert_ptr_equal(uvpool_future_result(f), &token);
   uvpool_future_unref(f);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 static void fire_and_forget_runs(void **state) {
-  uv_loop_t loop;
-  _Atomic int n = 0;
+  static _Atomic int n; /* its tasks write it, even after a failure */
   (void)state;
-  t_loop_init(&loop);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  atomic_store(&n, 0);
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
   for (int i = 0; i < 100; i++)
     assert_int_equal(uvpool_submit(pool, t_work_count, &n, NULL), 0);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(atomic_load(&n), 100);
   uvpool_stats_t s = t_stats(pool);
   assert_int_equal(s.submitted, 100);
   assert_int_equal(s.completed, 100);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 static void failing_work_sets_failed_and_its_code(void **state) {
-  uv_loop_t loop;
   uvpool_future_t *f = NULL;
   (void)state;
-  t_loop_init(&loop);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
   assert_int_equal(
       uvpool_submit(pool, t_work_ret, (void *)(intptr_t)UV_EIO, &f), 0);
   assert_int_equal(uvpool_future_wait(f, -1), 0);
   assert_int_equal(uvpool_future_state(f), UVPOOL_FAILED);
   assert_int_equal(uvpool_future_status(f), UV_EIO);
   assert_null(uvpool_future_result(f));
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(t_stats(pool).failed, 1);
   uvpool_future_unref(f);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 static void positive_return_is_taken_as_errno(void **state) {
-  uv_loop_t loop;
   uvpool_future_t *f = NULL;
   (void)state;
-  t_loop_init(&loop);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
   assert_int_equal(uvpool_submit(pool, t_work_ret, (void *)(intptr_t)5, &f), 0);
   assert_int_equal(uvpool_future_wait(f, -1), 0);
   assert_int_equal(uvpool_future_status(f), UV_EIO); /* EIO is 5 */
   uvpool_future_unref(f);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 static void tasks_start_in_submission_order(void **state) {
   enum { N = 200 };
-  uv_loop_t loop;
   uvpool_options_t o;
-  t_order_t slots[N];
-  int log[N];
-  _Atomic int next = 0;
-  t_gate_t g;
+  /* The tasks use them, even after a failure. */
+  static t_order_t slots[N];
+  static int log[N];
+  static _Atomic int next;
+  t_gate_t *g;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&g);
+  atomic_store(&next, 0);
+  uv_loop_t *loop = t_loop_new();
+  g = t_gate_new();
   uvpool_options_init(&o);
   o.max_workers = 1;
-  uvpool_t *pool = t_pool_new(&loop, &o);
+  uvpool_t *pool = t_pool_new(loop, &o);
   /* Hold the only worker so that all N tasks are queued together. */
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
-  uv_sem_wait(&g.started);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, NULL), 0);
+  uv_sem_wait(&g->started);
   for (int i = 0; i < N; i++) {
     slots[i] = (t_order_t){&next, log, i};
     assert_int_equal(uvpool_submit(pool, t_work_order, &slots[i], NULL), 0);
   }
-  uv_sem_post(&g.go);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  uv_sem_post(&g->go);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(atomic_load(&next), N);
   for (int i = 0; i < N; i++)
     assert_int_equal(log[i], i);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
-  t_gate_destroy(&g);
+  t_loop_free(loop);
+  t_gate_free(g);
 }
 
 static void options_init_sets_documented_defaults(void **state) {
@@ -132,42 +130,41 @@ static void version_string_matches_header(void **state) {
 
 static void default_max_workers_is_cpus_plus_four_capped(void **state) {
   enum { N = 64 };
-  uv_loop_t loop;
-  t_gate_t g;
+  t_gate_t *g;
   unsigned want = uv_available_parallelism() + 4;
   (void)state;
   if (want > 32)
     want = 32;
-  t_loop_init(&loop);
-  t_gate_init(&g);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  g = t_gate_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
   for (int i = 0; i < N; i++)
-    assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
+    assert_int_equal(uvpool_submit(pool, t_work_gate, g, NULL), 0);
   for (unsigned i = 0; i < want; i++)
-    uv_sem_wait(&g.started);
+    uv_sem_wait(&g->started);
   uvpool_stats_t s = t_stats(pool);
   assert_int_equal(s.workers, want);
   assert_int_equal(s.running, want);
   assert_int_equal(s.queued, N - want);
   for (int i = 0; i < N; i++)
-    uv_sem_post(&g.go);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    uv_sem_post(&g->go);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(t_stats(pool).peak_workers, want);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
-  t_gate_destroy(&g);
+  t_loop_free(loop);
+  t_gate_free(g);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(work_result_is_delivered),
-      cmocka_unit_test(fire_and_forget_runs),
-      cmocka_unit_test(failing_work_sets_failed_and_its_code),
-      cmocka_unit_test(positive_return_is_taken_as_errno),
-      cmocka_unit_test(tasks_start_in_submission_order),
-      cmocka_unit_test(options_init_sets_documented_defaults),
-      cmocka_unit_test(version_string_matches_header),
-      cmocka_unit_test(default_max_workers_is_cpus_plus_four_capped),
+      T_TEST(work_result_is_delivered),
+      T_TEST(fire_and_forget_runs),
+      T_TEST(failing_work_sets_failed_and_its_code),
+      T_TEST(positive_return_is_taken_as_errno),
+      T_TEST(tasks_start_in_submission_order),
+      T_TEST(options_init_sets_documented_defaults),
+      T_TEST(version_string_matches_header),
+      T_TEST(default_max_workers_is_cpus_plus_four_capped),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,11 +40,10 @@ static int spawn_children(void *arg, void **result) {
 }
 
 static void work_submits_more_work(void **state) {
-  uv_loop_t loop;
-  tree_t t;
+  static tree_t t; /* its tasks read it, even after a failure */
   (void)state;
-  t_loop_init(&loop);
-  t.pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  t.pool = t_pool_new(loop, NULL);
   atomic_init(&t.leaves, 0);
   node_t *root = malloc(sizeof(*root));
   root->tree = &t;
@@ -52,14 +51,14 @@ static void work_submits_more_work(void **state) {
   assert_int_equal(uvpool_submit(t.pool, spawn_children, root, NULL), 0);
   /* Nested submits from workers are adopted as the loop sees them. */
   while (t_stats(t.pool).completed < 511)
-    uv_run(&loop, UV_RUN_ONCE);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    uv_run(loop, UV_RUN_ONCE);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(atomic_load(&t.leaves), 256);
   uvpool_stats_t s = t_stats(t.pool);
   assert_int_equal(s.submitted, 511);
   assert_int_equal(s.completed, 511);
   t_pool_close(t.pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 typedef struct {
@@ -81,21 +80,20 @@ static void chain_cb(uvpool_future_t *f, void *data) {
 }
 
 static void callback_submits_follow_up_work(void **state) {
-  uv_loop_t loop;
   chain_t c;
   uvpool_future_t *f = NULL;
   (void)state;
-  t_loop_init(&loop);
-  c.pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  c.pool = t_pool_new(loop, NULL);
   c.remaining = 100;
   c.calls = 0;
   assert_int_equal(uvpool_submit(c.pool, t_work_ok, NULL, &f), 0);
   assert_int_equal(uvpool_future_on_done(f, chain_cb, &c), 0);
   uvpool_future_unref(f);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(c.calls, 100);
   t_pool_close(c.pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 typedef struct {
@@ -119,12 +117,11 @@ static void remote_main(void *arg) {
 }
 
 static void foreign_threads_use_the_whole_api(void **state) {
-  uv_loop_t loop;
   uv_thread_t tid[2];
-  remote_t r[2];
+  static remote_t r[2]; /* its threads use it, even after a failure */
   (void)state;
-  t_loop_init(&loop);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
   for (int i = 0; i < 2; i++) {
     r[i] = (remote_t){pool, 0};
     assert_int_equal(uv_thread_create(&tid[i], remote_main, &r[i]), 0);
@@ -134,17 +131,17 @@ static void foreign_threads_use_the_whole_api(void **state) {
     assert_int_equal(r[i].ok, 1);
   }
   (void)t_stats(pool);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(t_stats(pool).completed, 400);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(work_submits_more_work),
-      cmocka_unit_test(callback_submits_follow_up_work),
-      cmocka_unit_test(foreign_threads_use_the_whole_api),
+      T_TEST(work_submits_more_work),
+      T_TEST(callback_submits_follow_up_work),
+      T_TEST(foreign_threads_use_the_whole_api),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,22 +7,20 @@
 #include <string.h>
 
 static void no_worker_starts_before_work(void **state) {
-  uv_loop_t loop;
   (void)state;
-  t_loop_init(&loop);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
   uvpool_stats_t s = t_stats(pool);
   assert_int_equal(s.workers, 0);
   assert_int_equal(s.peak_workers, 0);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 static void submit_wait_submit_reuses_one_worker(void **state) {
-  uv_loop_t loop;
   (void)state;
-  t_loop_init(&loop);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
   for (int i = 0; i < 2000; i++) {
     uvpool_future_t *f = NULL;
     assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &f), 0);
@@ -30,51 +28,50 @@ static void submit_wait_submit_reuses_one_worker(void **state) {
     uvpool_future_unref(f);
   }
   assert_int_equal(t_stats(pool).peak_workers, 1);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 static void busy_workers_make_room_for_one_more(void **state) {
-  uv_loop_t loop;
-  t_gate_t g;
+  t_gate_t *g;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&g);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  g = t_gate_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
   for (unsigned i = 1; i <= 3; i++) {
-    assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
-    uv_sem_wait(&g.started);
+    assert_int_equal(uvpool_submit(pool, t_work_gate, g, NULL), 0);
+    uv_sem_wait(&g->started);
     assert_int_equal(t_stats(pool).workers, i);
   }
   for (int i = 0; i < 3; i++)
-    uv_sem_post(&g.go);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    uv_sem_post(&g->go);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
-  t_gate_destroy(&g);
+  t_loop_free(loop);
+  t_gate_free(g);
 }
 
 /* The monitor asks once per tick whether the CPUs are saturated; this
  * answer counts the ticks. */
-static uv_sem_t ticks;
+static uv_sem_t *ticks;
 static _Atomic bool cpus_saturated;
 static _Atomic bool second_started;
 
 static bool saturated_probe(void) {
-  uv_sem_post(&ticks);
+  uv_sem_post(ticks);
   return atomic_load(&cpus_saturated);
 }
 
 /* A gate that also posts ticks, so that a wrong start ends the wait. */
 static int work_gate_tick(void *arg, void **result) {
   atomic_store(&second_started, true);
-  uv_sem_post(&ticks);
+  uv_sem_post(ticks);
   return t_work_gate(arg, result);
 }
 
 static void saturated_test_begin(bool saturated) {
-  assert_int_equal(uv_sem_init(&ticks, 0), 0);
+  ticks = t_sem_new(0);
   atomic_store(&cpus_saturated, saturated);
   atomic_store(&second_started, false);
   uvpool__monitor_saturated_hook(saturated_probe);
@@ -82,16 +79,16 @@ static void saturated_test_begin(bool saturated) {
 
 static void saturated_test_end(void) {
   uvpool__monitor_saturated_hook(NULL);
-  uv_sem_destroy(&ticks);
+  t_sem_free(ticks);
 }
 
 /* A pool whose one worker runs task a while task b waits, the monitor told
  * that the CPUs are saturated and that the worker's thread is running (it
  * waits on a's gate: the real answer, "asleep", is tested below). */
 typedef struct {
-  uv_loop_t loop;
+  uv_loop_t *loop;
   uvpool_t *pool;
-  t_gate_t a, b;
+  t_gate_t *a, *b;
 } spun_t;
 
 static int never_asleep(int tid) {
@@ -100,27 +97,27 @@ static int never_asleep(int tid) {
 }
 
 static void spun_open(spun_t *x) {
-  t_loop_init(&x->loop);
-  t_gate_init(&x->a);
-  t_gate_init(&x->b);
+  x->loop = t_loop_new();
+  x->a = t_gate_new();
+  x->b = t_gate_new();
   saturated_test_begin(true);
   uvpool__monitor_asleep_hook(never_asleep);
-  x->pool = t_pool_new(&x->loop, NULL);
-  assert_int_equal(uvpool_submit(x->pool, t_work_gate, &x->a, NULL), 0);
-  uv_sem_wait(&x->a.started);
-  assert_int_equal(uvpool_submit(x->pool, work_gate_tick, &x->b, NULL), 0);
+  x->pool = t_pool_new(x->loop, NULL);
+  assert_int_equal(uvpool_submit(x->pool, t_work_gate, x->a, NULL), 0);
+  uv_sem_wait(&x->a->started);
+  assert_int_equal(uvpool_submit(x->pool, work_gate_tick, x->b, NULL), 0);
 }
 
 static void spun_close(spun_t *x) {
-  uv_sem_post(&x->a.go);
-  uv_sem_post(&x->b.go);
-  assert_int_equal(uv_run(&x->loop, UV_RUN_DEFAULT), 0);
+  uv_sem_post(&x->a->go);
+  uv_sem_post(&x->b->go);
+  assert_int_equal(uv_run(x->loop, UV_RUN_DEFAULT), 0);
   uvpool__monitor_asleep_hook(NULL);
   saturated_test_end();
   t_pool_close(x->pool, 0);
-  t_loop_close(&x->loop);
-  t_gate_destroy(&x->a);
-  t_gate_destroy(&x->b);
+  t_loop_free(x->loop);
+  t_gate_free(x->a);
+  t_gate_free(x->b);
 }
 
 static void
@@ -130,14 +127,14 @@ no_worker_is_added_beside_a_running_one_while_cpus_are_saturated(void **state) {
   spun_open(&x);
   /* Each of these ticks saw a stuck, running worker and a task waiting. */
   for (int i = 0; i < 5; i++) {
-    uv_sem_wait(&ticks);
+    uv_sem_wait(ticks);
     assert_false(atomic_load(&second_started));
   }
   uvpool_stats_t s = t_stats(x.pool);
   assert_int_equal(s.workers, 1);
   assert_int_equal(s.queued, 1);
   atomic_store(&cpus_saturated, false);
-  uv_sem_wait(&x.b.started); /* a later tick adds the worker */
+  uv_sem_wait(&x.b->started); /* a later tick adds the worker */
   assert_int_equal(t_stats(x.pool).workers, 2);
   spun_close(&x);
 }
@@ -150,7 +147,7 @@ running_worker_gets_help_after_a_grace_when_saturated(void **state) {
   spun_open(&x);
   /* Every post is a tick, until the last: b starting. */
   do {
-    uv_sem_wait(&ticks);
+    uv_sem_wait(ticks);
     seen++;
   } while (!atomic_load(&second_started));
   assert_true(seen > UVPOOL__RUNNING_GRACE_TICKS - 1);
@@ -159,59 +156,57 @@ running_worker_gets_help_after_a_grace_when_saturated(void **state) {
 
 static void
 blocked_worker_gets_help_even_when_cpus_are_saturated(void **state) {
-  uv_loop_t loop;
-  t_gate_t a, b;
+  t_gate_t *a, *b;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&a);
-  t_gate_init(&b);
+  uv_loop_t *loop = t_loop_new();
+  a = t_gate_new();
+  b = t_gate_new();
   saturated_test_begin(true);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &a, NULL), 0);
-  uv_sem_wait(&a.started);
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &b, NULL), 0);
-  uv_sem_wait(&b.started); /* the worker running a sleeps: b gets one */
+  uvpool_t *pool = t_pool_new(loop, NULL);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, a, NULL), 0);
+  uv_sem_wait(&a->started);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, b, NULL), 0);
+  uv_sem_wait(&b->started); /* the worker running a sleeps: b gets one */
   assert_int_equal(t_stats(pool).workers, 2);
-  uv_sem_post(&a.go);
-  uv_sem_post(&b.go);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  uv_sem_post(&a->go);
+  uv_sem_post(&b->go);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
   saturated_test_end();
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
-  t_gate_destroy(&a);
-  t_gate_destroy(&b);
+  t_loop_free(loop);
+  t_gate_free(a);
+  t_gate_free(b);
 }
 
 static void never_more_than_max_workers(void **state) {
   enum { N = 20 };
-  uv_loop_t loop;
   uvpool_options_t o;
-  t_gate_t g;
+  t_gate_t *g;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&g);
+  uv_loop_t *loop = t_loop_new();
+  g = t_gate_new();
   uvpool_options_init(&o);
   o.max_workers = 3;
-  uvpool_t *pool = t_pool_new(&loop, &o);
+  uvpool_t *pool = t_pool_new(loop, &o);
   for (int i = 0; i < N; i++)
-    assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
+    assert_int_equal(uvpool_submit(pool, t_work_gate, g, NULL), 0);
   for (int i = 0; i < 3; i++)
-    uv_sem_wait(&g.started);
+    uv_sem_wait(&g->started);
   uvpool_stats_t s = t_stats(pool);
   assert_int_equal(s.workers, 3);
   assert_int_equal(s.running, 3);
   assert_int_equal(s.queued, N - 3);
   for (int i = 0; i < N; i++)
-    uv_sem_post(&g.go);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    uv_sem_post(&g->go);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(t_stats(pool).peak_workers, 3);
-  assert_int_equal(atomic_load(&g.ran), N);
+  assert_int_equal(atomic_load(&g->ran), N);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
-  t_gate_destroy(&g);
+  t_loop_free(loop);
+  t_gate_free(g);
 }
 
-static uv_sem_t exited;
+static uv_sem_t *exited;
 static _Atomic int inits, exits;
 
 static int count_init(void *data) {
@@ -223,27 +218,26 @@ static int count_init(void *data) {
 static void post_exit(void *data) {
   (void)data;
   atomic_fetch_add(&exits, 1);
-  uv_sem_post(&exited);
+  uv_sem_post(exited);
 }
 
 static bool no_workers(void *arg) { return t_stats(arg).workers == 0; }
 
 static void idle_worker_exits_after_timeout(void **state) {
-  uv_loop_t loop;
   uvpool_options_t o;
   uvpool_future_t *f = NULL;
   (void)state;
-  t_loop_init(&loop);
-  uv_sem_init(&exited, 0);
+  uv_loop_t *loop = t_loop_new();
+  exited = t_sem_new(0);
   atomic_store(&exits, 0);
   uvpool_options_init(&o);
   o.idle_timeout_ms = 30;
   o.thread_exit = post_exit;
-  uvpool_t *pool = t_pool_new(&loop, &o);
+  uvpool_t *pool = t_pool_new(loop, &o);
   assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &f), 0);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  uv_sem_wait(&exited); /* the idle timeout, not close, ended it */
-  t_run_until(&loop, no_workers, pool);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+  uv_sem_wait(exited); /* the idle timeout, not close, ended it */
+  t_run_until(loop, no_workers, pool);
   assert_int_equal(atomic_load(&exits), 1);
   /* A later task starts a fresh worker. */
   assert_int_equal(uvpool_future_wait(f, -1), 0);
@@ -253,9 +247,9 @@ static void idle_worker_exits_after_timeout(void **state) {
   assert_int_equal(uvpool_future_state(f), UVPOOL_DONE);
   uvpool_future_unref(f);
   t_pool_close(pool, 0);
-  uv_sem_wait(&exited);
-  t_loop_close(&loop);
-  uv_sem_destroy(&exited);
+  uv_sem_wait(exited);
+  t_loop_free(loop);
+  t_sem_free(exited);
 }
 
 /* Observation window for "nothing happens": a task whose workload is a
@@ -267,41 +261,40 @@ static int sleep_ms(void *arg, void **result) {
 }
 
 static void min_workers_stay_alive_when_idle(void **state) {
-  uv_loop_t loop;
   uvpool_options_t o;
-  t_gate_t g;
+  t_gate_t *g;
   uvpool_future_t *w = NULL;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&g);
-  uv_sem_init(&exited, 0);
+  uv_loop_t *loop = t_loop_new();
+  g = t_gate_new();
+  exited = t_sem_new(0);
   atomic_store(&exits, 0);
   uvpool_options_init(&o);
   o.min_workers = 1;
   o.idle_timeout_ms = 20;
   o.thread_exit = post_exit;
-  uvpool_t *pool = t_pool_new(&loop, &o);
-  uvpool_t *timer_pool = t_pool_new(&loop, NULL);
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
-  assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
-  uv_sem_wait(&g.started);
-  uv_sem_wait(&g.started);
+  uvpool_t *pool = t_pool_new(loop, &o);
+  uvpool_t *timer_pool = t_pool_new(loop, NULL);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, NULL), 0);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, NULL), 0);
+  uv_sem_wait(&g->started);
+  uv_sem_wait(&g->started);
   assert_int_equal(t_stats(pool).workers, 2);
-  uv_sem_post(&g.go);
-  uv_sem_post(&g.go);
-  uv_sem_wait(&exited); /* one of the two exits: it is above min */
+  uv_sem_post(&g->go);
+  uv_sem_post(&g->go);
+  uv_sem_wait(exited); /* one of the two exits: it is above min */
   assert_int_equal(uvpool_submit(timer_pool, sleep_ms, (void *)200, &w), 0);
   assert_int_equal(uvpool_future_wait(w, -1), 0); /* 10 idle timeouts */
   uvpool_future_unref(w);
   assert_int_equal(atomic_load(&exits), 1);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(t_stats(pool).workers, 1);
   t_pool_close(pool, 0);
   t_pool_close(timer_pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
   assert_int_equal(atomic_load(&exits), 2);
-  uv_sem_destroy(&exited);
-  t_gate_destroy(&g);
+  t_sem_free(exited);
+  t_gate_free(g);
 }
 
 static int get_name(void *arg, void **result) {
@@ -310,13 +303,12 @@ static int get_name(void *arg, void **result) {
 }
 
 static void workers_carry_the_name_prefix(void **state) {
-  uv_loop_t loop;
   uvpool_options_t o;
-  char name[16];
+  static char name[16]; /* its tasks write it, even after a failure */
   uvpool_future_t *f = NULL;
   (void)state;
-  t_loop_init(&loop);
-  uvpool_t *pool = t_pool_new(&loop, NULL);
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
   assert_int_equal(uvpool_submit(pool, get_name, name, &f), 0);
   assert_int_equal(uvpool_future_wait(f, -1), 0);
   assert_int_equal(uvpool_future_status(f), 0);
@@ -326,13 +318,13 @@ static void workers_carry_the_name_prefix(void **state) {
 
   uvpool_options_init(&o);
   o.name = "averyveryverylongname";
-  pool = t_pool_new(&loop, &o);
+  pool = t_pool_new(loop, &o);
   assert_int_equal(uvpool_submit(pool, get_name, name, &f), 0);
   assert_int_equal(uvpool_future_wait(f, -1), 0);
   assert_string_equal(name, "averyveryvery-1"); /* 15 characters */
   uvpool_future_unref(f);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 static int get_stack(void *arg, void **result) {
@@ -348,69 +340,67 @@ static int get_stack(void *arg, void **result) {
 }
 
 static void stack_size_is_applied(void **state) {
-  uv_loop_t loop;
   uvpool_options_t o;
-  size_t size = 0;
+  static size_t size; /* its task writes it, even after a failure */
   uvpool_future_t *f = NULL;
   (void)state;
-  t_loop_init(&loop);
+  size = 0;
+  uv_loop_t *loop = t_loop_new();
   uvpool_options_init(&o);
   /* Larger than the 8 MiB default: glibc may hand a smaller request a
    * cached bigger stack, never a smaller one. */
   o.stack_size = 24u << 20;
-  uvpool_t *pool = t_pool_new(&loop, &o);
+  uvpool_t *pool = t_pool_new(loop, &o);
   assert_int_equal(uvpool_submit(pool, get_stack, &size, &f), 0);
   assert_int_equal(uvpool_future_wait(f, -1), 0);
   assert_int_equal(uvpool_future_status(f), 0);
   assert_true(size >= (24u << 20));
   uvpool_future_unref(f);
   t_pool_close(pool, 0);
-  t_loop_close(&loop);
+  t_loop_free(loop);
 }
 
 static void thread_hooks_run_once_per_worker(void **state) {
-  uv_loop_t loop;
   uvpool_options_t o;
-  t_gate_t g;
+  t_gate_t *g;
   (void)state;
-  t_loop_init(&loop);
-  t_gate_init(&g);
-  uv_sem_init(&exited, 0);
+  uv_loop_t *loop = t_loop_new();
+  g = t_gate_new();
+  exited = t_sem_new(0);
   atomic_store(&inits, 0);
   atomic_store(&exits, 0);
   uvpool_options_init(&o);
   o.thread_init = count_init;
   o.thread_exit = post_exit;
-  uvpool_t *pool = t_pool_new(&loop, &o);
+  uvpool_t *pool = t_pool_new(loop, &o);
   for (int i = 0; i < 3; i++)
-    assert_int_equal(uvpool_submit(pool, t_work_gate, &g, NULL), 0);
+    assert_int_equal(uvpool_submit(pool, t_work_gate, g, NULL), 0);
   for (int i = 0; i < 3; i++)
-    uv_sem_wait(&g.started);
+    uv_sem_wait(&g->started);
   for (int i = 0; i < 3; i++)
-    uv_sem_post(&g.go);
+    uv_sem_post(&g->go);
   t_pool_close(pool, 0);
   assert_int_equal(atomic_load(&inits), 3);
   assert_int_equal(atomic_load(&exits), 3);
-  t_loop_close(&loop);
-  uv_sem_destroy(&exited);
-  t_gate_destroy(&g);
+  t_loop_free(loop);
+  t_sem_free(exited);
+  t_gate_free(g);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(no_worker_starts_before_work),
-      cmocka_unit_test(submit_wait_submit_reuses_one_worker),
-      cmocka_unit_test(busy_workers_make_room_for_one_more),
-      cmocka_unit_test(
-          no_worker_is_added_beside_a_running_one_while_cpus_are_saturated),
-      cmocka_unit_test(blocked_worker_gets_help_even_when_cpus_are_saturated),
-      cmocka_unit_test(running_worker_gets_help_after_a_grace_when_saturated),
-      cmocka_unit_test(never_more_than_max_workers),
-      cmocka_unit_test(idle_worker_exits_after_timeout),
-      cmocka_unit_test(min_workers_stay_alive_when_idle),
-      cmocka_unit_test(workers_carry_the_name_prefix),
-      cmocka_unit_test(stack_size_is_applied),
-      cmocka_unit_test(thread_hooks_run_once_per_worker),
+      T_TEST(no_worker_starts_before_work),
+      T_TEST(submit_wait_submit_reuses_one_worker),
+      T_TEST(busy_workers_make_room_for_one_more),
+      T_TEST(no_worker_is_added_beside_a_running_one_while_cpus_are_saturated),
+      T_TEST(blocked_worker_gets_help_even_when_cpus_are_saturated),
+      T_TEST(running_worker_gets_help_after_a_grace_when_saturated),
+      T_TEST(never_more_than_max_workers),
+      T_TEST(idle_worker_exits_after_timeout),
+      T_TEST(min_workers_stay_alive_when_idle),
+      T_TEST(workers_carry_the_name_prefix),
+      T_TEST(stack_size_is_applied),
+      T_TEST(thread_hooks_run_once_per_worker),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

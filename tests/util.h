@@ -22,8 +22,24 @@ typedef struct {
   _Atomic int ran;
 } t_gate_t;
 
-void t_gate_init(t_gate_t *g);
-void t_gate_destroy(t_gate_t *g);
+/* Gates and semaphores come from a fixed arena in util.c, never from a
+ * test's stack. When an assertion fails, cmocka leaves the test function
+ * at once; the teardown every test runs (T_TEST) then opens every gate and
+ * semaphore the test still holds, so that the tasks and threads it gated
+ * finish, and the program's exit (which drains every pool) does not wait
+ * for them forever. An opened one is never handed out again. */
+t_gate_t *t_gate_new(void);
+void t_gate_free(t_gate_t *g);
+uv_sem_t *t_sem_new(unsigned value);
+void t_sem_free(uv_sem_t *s);
+/* The teardown of every test: opens what a failed test left closed,
+ * abandons the loops it held, and removes the test hooks it may have left
+ * installed. */
+int t_teardown(void **state);
+#define T_TEST(f) cmocka_unit_test_teardown(f, t_teardown)
+#define T_TEST_SETUP(f, setup)                                                 \
+  cmocka_unit_test_setup_teardown(f, setup, t_teardown)
+
 int t_work_gate(void *arg, void **result); /* arg: t_gate_t* */
 
 /* Returns 0 and stores arg as the result. */
@@ -47,10 +63,23 @@ void t_cb_log(uvpool_future_t *f, void *data);
 extern int t_cb_order[64];
 extern int t_cb_norder;
 
-/* Loop set-up: remembers the loop thread for t_cb_count. */
-void t_loop_init(uv_loop_t *loop);
-/* Runs the loop to completion and asserts uv_loop_close() == 0. */
-void t_loop_close(uv_loop_t *loop);
+/* Loops come from an arena beside the gates', never from a test's stack:
+ * the pools of a failed test still signal their loop (uv_async_send
+ * through the pool's handle) when the tasks the teardown let go finish.
+ * t_teardown marks every loop a test still holds as abandoned: it is
+ * never closed (its pools may still point at it), touched or handed out
+ * again. For the same reason, what a task or another thread reads or
+ * writes is static, and no other test's, whenever an assertion can fail
+ * while they may still run (work and thread arguments, order logs); a
+ * done callback's data may stay on the stack, since an abandoned loop
+ * never runs again.
+ *
+ * t_loop_new takes a loop, initialises it, remembers the loop thread for
+ * t_cb_count and resets the order log. t_loop_free runs the loop to
+ * completion (asserting 0), asserts uv_loop_close() == 0 and gives the
+ * loop back. */
+uv_loop_t *t_loop_new(void);
+void t_loop_free(uv_loop_t *loop);
 
 uvpool_t *t_pool_new(uv_loop_t *loop, const uvpool_options_t *opts);
 /* A pool with default options but at most max_workers workers. */
@@ -70,19 +99,19 @@ void t_run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg);
 
 uvpool_stats_t t_stats(uvpool_t *pool);
 
-/* A gated pool: its own loop, at most `workers` workers, one of them held
- * by a gate task (holder), so that later tasks queue. */
+/* A gated pool: its own loop (from the arena), at most `workers` workers,
+ * one of them held by a gate task (holder), so that later tasks queue. */
 typedef struct {
-  uv_loop_t loop;
+  uv_loop_t *loop;
   uvpool_t *pool;
-  t_gate_t hold;
+  t_gate_t *hold;
   uvpool_future_t *holder;
 } t_gated_t;
 
 void t_gated_open(t_gated_t *g, unsigned workers);
 /* Lets the holder finish. */
 void t_gated_release(t_gated_t *g);
-/* Closes the pool and the loop (uv_loop_close() == 0). */
+/* Closes the pool and frees the loop (t_loop_free). */
 void t_gated_close(t_gated_t *g);
 
 /* A one-worker pool's worker runs n fire-and-forget tasks in one go, with
@@ -91,7 +120,7 @@ void t_gated_close(t_gated_t *g);
  * worker waits in the last task; t_quiet_finish lets it go, waits for it
  * and drops both futures. */
 typedef struct {
-  t_gate_t first, last;
+  t_gate_t *first, *last;
   uvpool_future_t *a, *z;
 } t_quiet_t;
 
