@@ -35,7 +35,7 @@ int uvpool__deadline_start_locked(uvpool_t *pool) {
   if (pool->dl_running)
     return 0;
   pool->dl_stop = false;
-  rc = uvpool__thread_create(&pool->dl_tid, 0, deadline_main, pool);
+  rc = uvpool__thread_start_locked(pool, &pool->dl_tid, 0, deadline_main, pool);
   if (rc == 0)
     pool->dl_running = true;
   return rc;
@@ -82,5 +82,5 @@ void uvpool__deadline_stop(uvpool_t *pool) {
   uv_cond_signal(&pool->dl_cv);
   uv_mutex_unlock(&pool->mu);
   if (running)
-    uv_thread_join(&pool->dl_tid);
+    uvpool__thread_join(pool, &pool->dl_tid);
 }

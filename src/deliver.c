@@ -45,6 +45,9 @@ static bool close_can_finish_locked(uvpool_t *pool) {
          uvpool__queued(pool) == 0;
 }
 
+/* No thread may be created from here on (see uvpool__thread_start_locked):
+ * once the service threads and the workers that left are joined, no thread
+ * of the pool is left. */
 static void close_finish(uvpool_t *pool) {
   uvpool__deadline_stop(pool);
   uvpool__monitor_stop(pool);
@@ -156,8 +159,9 @@ void uvpool__async_cb(uv_async_t *handle) {
   reap = pool->zombies != NULL;
   uv_mutex_unlock(&pool->mu);
 
-  if (finish)
+  if (finish) {
+    uvpool__hook(UVPOOL__HOOK_CLOSE_DECIDED, pool);
     close_finish(pool);
-  else if (reap)
+  } else if (reap)
     uvpool__reap(pool);
 }

@@ -92,7 +92,7 @@ static void exit_begin_locked(uvpool_t *p, bool self_is_worker) {
    * yet taken mu to start one. The inbox is closed now, so this look is
    * final. */
   if (uvpool__queued(p) > 0 && p->nworkers == (self_is_worker ? 1u : 0u))
-    (void)uvpool__spawn_locked(p);
+    (void)uvpool__spawn_locked(p, 0);
   uv_cond_broadcast(&p->work_cv);
 }
 
@@ -250,6 +250,7 @@ static void disown_pool(uvpool_t *p) {
   p->workers = p->zombies = NULL;
   p->nidle = p->nrunning = p->nleaving = 0;
   p->nworkers = 0;
+  p->nthreads = 0; /* none of them exists here: nothing to join */
   p->nparked = 0;
   p->nstarting = 0;
   p->nspinning = 0;

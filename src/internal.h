@@ -103,6 +103,7 @@ typedef struct uvpool__worker_s {
   uint64_t started;         /* tasks it took; under pool->mu */
   uint64_t mon_seen;        /* started at the monitor's last tick */
   unsigned mon_stuck;       /* ticks it was seen stuck on one task */
+  bool mon_help;            /* the monitor's tick counts it as stuck */
   int ktid;                 /* kernel thread id, set before it takes mu */
   uv_thread_t tid;
   unsigned id;
@@ -189,7 +190,8 @@ struct uvpool_s {
   uint64_t inbox_taken; /* tasks moved from the inbox to the run queue */
   uvpool__worker_t *workers; /* alive */
   uvpool__worker_t *zombies; /* exited, not yet joined */
-  _Atomic size_t nqueued;    /* written under mu; spinners read it */
+  unsigned nthreads; /* created and not yet joined: workers, monitor, ... */
+  _Atomic size_t nqueued; /* written under mu; spinners read it */
   unsigned nidle, nrunning, npeak, next_id;
   unsigned nleaving; /* idle workers that decided to exit */
   uint64_t submitted, completed, failed, cancelled;
@@ -324,7 +326,10 @@ UVPOOL__HIDDEN void uvpool__monitor_saturated_hook(bool (*hook)(void));
 UVPOOL__HIDDEN void uvpool__monitor_asleep_hook(int (*hook)(int tid));
 
 /* worker.c */
-UVPOOL__HIDDEN int uvpool__spawn_locked(uvpool_t *pool);
+/* Under mu: starts a worker if one more is wanted for the tasks that run
+ * or wait, plus `incoming` about to be queued (see worker.c); 0 also when
+ * none is wanted. */
+UVPOOL__HIDDEN int uvpool__spawn_locked(uvpool_t *pool, size_t incoming);
 UVPOOL__HIDDEN void uvpool__wake_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__kick(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__kick_locked(uvpool_t *pool);
@@ -338,6 +343,13 @@ UVPOOL__HIDDEN void uvpool__keepalive_locked(uvpool_t *pool);
 
 /* pool.c */
 UVPOOL__HIDDEN void uvpool__pool_release(uvpool_t *pool);
+/* Under mu: starts one of the pool's threads, counted in nthreads until
+ * uvpool__thread_join; UV_ESHUTDOWN once the close decided to finish. */
+UVPOOL__HIDDEN int uvpool__thread_start_locked(uvpool_t *pool, uv_thread_t *tid,
+                                               size_t stack, void (*fn)(void *),
+                                               void *arg);
+/* Not under mu: joins a thread started by uvpool__thread_start_locked. */
+UVPOOL__HIDDEN void uvpool__thread_join(uvpool_t *pool, uv_thread_t *tid);
 
 /* exit.c */
 UVPOOL__HIDDEN int uvpool__registry_add(uvpool_t *pool);

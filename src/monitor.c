@@ -57,7 +57,7 @@ static bool add_workers_locked(uvpool_t *pool, size_t n) {
     atomic_store_explicit(&pool->wake_pending, true, memory_order_relaxed);
   unsigned before = pool->nworkers;
   for (n -= wake; n > 0 && pool->nworkers < pool->opts.max_workers; n--)
-    if (uvpool__spawn_locked(pool) != 0)
+    if (uvpool__spawn_locked(pool, 0) != 0)
       break; /* tried again next tick */
   return wake > 0 || pool->nworkers != before;
 }
@@ -111,6 +111,11 @@ static bool thread_asleep(int tid) {
   return paren == NULL || paren[1] != ' ' || paren[2] != 'R';
 }
 
+/* Whether w still runs the task it was seen stuck on this tick. */
+static bool still_stuck(const uvpool__worker_t *w) {
+  return w->current != NULL && w->started == w->mon_seen;
+}
+
 /* Under mu, dropped while it reads /proc (only with peek: /proc exists
  * and the answer is used): how many workers ran one task for the whole
  * tick and should get help. One asleep in that task always
@@ -118,20 +123,28 @@ static bool thread_asleep(int tid) {
  * spare, since another thread would otherwise only take CPU from it, or
  * once it has been stuck for UVPOOL__RUNNING_GRACE_TICKS ticks: a task
  * that spins until a queued one runs must not wait forever, and queued
- * tasks wait behind a long computation for a bounded time. */
+ * tasks wait behind a long computation for a bounded time.
+ * While mu is dropped, workers may finish their tasks, leave or start:
+ * the answer counts only workers still stuck once mu is back, so that no
+ * decision rests on what was true before. */
 static size_t count_stuck_locked(uvpool_t *pool, bool saturated, bool peek) {
   /* One read costs some microseconds; past this many, as if asleep. */
   enum { PEEK_MAX = 16 };
   int tids[PEEK_MAX];
+  unsigned ids[PEEK_MAX];
+  bool asleep[PEEK_MAX];
   size_t n = 0, help = 0;
   for (uvpool__worker_t *w = pool->workers; w != NULL; w = w->next) {
+    w->mon_help = false;
     if (w->current == NULL || w->started != w->mon_seen) {
       w->mon_stuck = 0;
     } else if (++w->mon_stuck < UVPOOL__RUNNING_GRACE_TICKS && saturated &&
                peek && n < PEEK_MAX) {
+      ids[n] = w->id;
       tids[n++] = w->ktid;
     } else {
-      help++; /* past the grace, PEEK_MAX, or not peeking: as if asleep */
+      w->mon_help = true; /* past the grace, PEEK_MAX, or not peeking */
+      help++;
     }
     w->mon_seen = w->started;
   }
@@ -139,9 +152,15 @@ static size_t count_stuck_locked(uvpool_t *pool, bool saturated, bool peek) {
     return help;
   uv_mutex_unlock(&pool->mu);
   for (size_t i = 0; i < n; i++)
-    if (thread_asleep(tids[i]))
-      help++;
+    asleep[i] = thread_asleep(tids[i]);
   uv_mutex_lock(&pool->mu);
+  help = 0;
+  for (uvpool__worker_t *w = pool->workers; w != NULL; w = w->next) {
+    for (size_t i = 0; i < n && !w->mon_help; i++)
+      w->mon_help = ids[i] == w->id && asleep[i];
+    if (w->mon_help && still_stuck(w))
+      help++;
+  }
   return help;
 }
 
@@ -234,6 +253,9 @@ static void monitor_main(void *arg) {
         count_stuck_locked(pool, meter_saturated(&meter), have_proc && stalled);
     if (pool->mon_stop)
       break;
+    /* Again: mu may have been dropped, and a worker may have taken what
+     * waited. */
+    now_queued = uvpool__runnable_estimate(pool);
     if (stalled && stuck > 0) {
       /* Back to short ticks only if it changed something: at max_workers
        * with every worker stuck, polling fast would only burn CPU. */
@@ -244,6 +266,7 @@ static void monitor_main(void *arg) {
     }
     pops = pool->npopped;
     queued = now_queued;
+    uvpool__hook(UVPOOL__HOOK_MONITOR_TICK, pool);
   }
   uv_mutex_unlock(&pool->mu);
 }
@@ -253,7 +276,7 @@ int uvpool__monitor_start_locked(uvpool_t *pool) {
   /* Not once stopped for good: after a close finished or exit began. */
   if (pool->mon_running || pool->mon_stop || atomic_load(&pool->exiting))
     return 0;
-  rc = uvpool__thread_create(&pool->mon_tid, 0, monitor_main, pool);
+  rc = uvpool__thread_start_locked(pool, &pool->mon_tid, 0, monitor_main, pool);
   if (rc == 0)
     pool->mon_running = true;
   return rc;
@@ -277,5 +300,5 @@ void uvpool__monitor_stop(uvpool_t *pool) {
   uv_cond_signal(&pool->mon_cv);
   uv_mutex_unlock(&pool->mu);
   if (running)
-    uv_thread_join(&pool->mon_tid);
+    uvpool__thread_join(pool, &pool->mon_tid);
 }

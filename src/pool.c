@@ -32,6 +32,8 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_IDLE_TIMEOUT_MS 10000u
@@ -167,10 +169,41 @@ fail:
 void uvpool__pool_release(uvpool_t *pool) {
   if (atomic_fetch_sub_explicit(&pool->live, 1, memory_order_acq_rel) != 1)
     return;
+  if (pool->nthreads != 0) { /* GCOVR_EXCL_START: a broken invariant */
+    fprintf(stderr, "uvpool: pool %p released with %u threads not joined\n",
+            (void *)pool, pool->nthreads);
+    abort();
+  } /* GCOVR_EXCL_STOP */
   uvpool__slabs_free(pool);
   uvpool__free(pool->lanes);
   sync_destroy(pool);
   uvpool__free(pool);
+}
+
+/* Every thread of a pool (workers, the monitor, the deadline thread) counts
+ * in nthreads from its creation until it has been joined, whoever created
+ * it and however late it first runs; the pool's memory is released only
+ * when none is left. Once the close decided to finish (finished, set under
+ * mu when no worker was left), no thread is created any more: a thread that
+ * decided to start one before that, on what it saw then, is refused. */
+int uvpool__thread_start_locked(uvpool_t *pool, uv_thread_t *tid, size_t stack,
+                                void (*fn)(void *), void *arg) {
+  int rc;
+  if (atomic_load(&pool->finished))
+    return UV_ESHUTDOWN;
+  rc = uvpool__thread_create(tid, stack, fn, arg);
+  if (rc == 0) {
+    pool->nthreads++;
+    uvpool__hook(UVPOOL__HOOK_THREAD_CREATED, pool);
+  }
+  return rc;
+}
+
+void uvpool__thread_join(uvpool_t *pool, uv_thread_t *tid) {
+  uv_thread_join(tid);
+  uv_mutex_lock(&pool->mu);
+  pool->nthreads--;
+  uv_mutex_unlock(&pool->mu);
 }
 
 /* Under mu. Makes sure a worker exists for the task about to be queued;
@@ -183,7 +216,7 @@ static int ensure_worker_locked(uvpool_t *pool) {
       (pool->nworkers > 0 &&
        (pool->mon_running || uvpool__runnable(pool) < pool->nidle)))
     return 0;
-  rc = uvpool__spawn_locked(pool);
+  rc = uvpool__spawn_locked(pool, 1);
   return pool->nworkers > 0 ? 0 : rc;
 }
 

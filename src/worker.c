@@ -59,7 +59,7 @@ void uvpool__wake_locked(uvpool_t *pool) {
 void uvpool__kick_locked(uvpool_t *pool) {
   if (pool->nworkers == 0) {
     if (uvpool__runnable(pool) > 0 && pool->broken == 0 && !pool->forked) {
-      int rc = uvpool__spawn_locked(pool);
+      int rc = uvpool__spawn_locked(pool, 0);
       if (rc != 0)
         uvpool__pend_cancel_all(pool, rc);
     }
@@ -330,7 +330,7 @@ static void worker_leave_locked(uvpool_t *pool, uvpool__worker_t *w) {
    * error rather than wait forever. */
   if (pool->broken == 0 && !pool->forked &&
       uvpool__runnable(pool) > pool->nidle) {
-    int rc = uvpool__spawn_locked(pool);
+    int rc = uvpool__spawn_locked(pool, 0);
     if (rc != 0 && pool->nworkers == 0)
       uvpool__pend_cancel_all(pool, rc);
   }
@@ -354,6 +354,7 @@ static void worker_main(void *arg) {
   uvpool_t *pool = w->pool;
   int rc = 0;
 
+  uvpool__hook(UVPOOL__HOOK_WORKER_START, pool);
   tls_worker = w;
   w->ktid = (int)syscall(SYS_gettid);
   set_thread_name(pool, w->id);
@@ -379,17 +380,43 @@ static void worker_main(void *arg) {
   uv_mutex_unlock(&pool->mu);
 }
 
-/* Under mu. Starts one worker; it counts as idle until it takes a task.
- * The thread blocks on mu until the caller unlocks. */
-int uvpool__spawn_locked(uvpool_t *pool) {
-  uvpool__worker_t *w = uvpool__malloc(sizeof(*w));
+/* Under mu. Whether one more worker is wanted: the workers started or
+ * starting (less those leaving for idleness) must stay below the tasks
+ * that run or wait for a worker (lane-parked ones do not), plus `incoming`
+ * about to be queued, and below max_workers. A starting worker is supply
+ * for every caller (submit, the monitor, a leaving worker, exit), however
+ * long it takes to start, so none of them starts one more for a task it
+ * will take. */
+static bool worker_wanted_locked(uvpool_t *pool, size_t incoming) {
+  size_t supply = pool->nworkers - pool->nleaving;
+  size_t demand = pool->nrunning + uvpool__runnable_estimate(pool) + incoming;
+  size_t alive = pool->nworkers;
+  /* A worker that called exit() from its task never comes back for the
+   * queue: it is neither supply nor counted against max_workers. */
+  if (tls_worker != NULL && tls_worker->pool == pool &&
+      tls_worker->current != NULL && atomic_load(&pool->exiting)) {
+    supply--;
+    alive--;
+  }
+  return alive < pool->opts.max_workers && supply < demand;
+}
+
+/* Under mu. Starts one worker if one is wanted (else returns 0); it counts
+ * as idle until it takes a task. The thread blocks on mu until the caller
+ * unlocks. */
+int uvpool__spawn_locked(uvpool_t *pool, size_t incoming) {
+  uvpool__worker_t *w;
   int rc;
+  if (!worker_wanted_locked(pool, incoming))
+    return 0;
+  w = uvpool__malloc(sizeof(*w));
   if (w == NULL)
     return UV_ENOMEM;
   memset(w, 0, sizeof(*w));
   w->pool = pool;
   w->id = ++pool->next_id;
-  rc = uvpool__thread_create(&w->tid, pool->opts.stack_size, worker_main, w);
+  rc = uvpool__thread_start_locked(pool, &w->tid, pool->opts.stack_size,
+                                   worker_main, w);
   if (rc != 0) {
     uvpool__free(w);
     return rc;
@@ -420,7 +447,7 @@ void uvpool__reap(uvpool_t *pool) {
   uv_mutex_unlock(&pool->mu);
   while (z != NULL) {
     uvpool__worker_t *next = z->next;
-    uv_thread_join(&z->tid);
+    uvpool__thread_join(pool, &z->tid);
     uvpool__free(z);
     z = next;
   }
