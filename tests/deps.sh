@@ -15,7 +15,12 @@ uvpool_install_deps() {
     --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# The library: a C compiler, cmake, pkg-config and libuv.
 UVPOOL_BUILD_DEPS=(cmake make gcc pkg-config libuv1-dev)
+# The kvd demo: SQLite and hiredis; its tests drive it with redis-tools.
 UVPOOL_DEMO_DEPS=(libsqlite3-dev libhiredis-dev redis-tools)
+# The suite: cmocka; clang and its sanitizer runtimes; the checkers; gdb
+# for the reports of a hung child; dpkg-dev for the packages' exact
+# dependencies (dpkg-shlibdeps); gnuplot for the benchmark's chart.
 UVPOOL_TEST_DEPS=(clang libclang-rt-14-dev libcmocka-dev valgrind gcovr
-  gnuplot-nox python3 clang-format clang-tidy cppcheck gdb)
+  gnuplot-nox python3 clang-format clang-tidy cppcheck gdb dpkg-dev)
