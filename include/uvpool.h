@@ -9,7 +9,19 @@
  *   so uv_strerror() and uv_err_name() describe it.
  * - "Any thread" includes worker threads (inside work) and the loop thread
  *   (inside done callbacks).
+ * - "Loop thread" is the thread that runs the pool's loop, as libuv has it:
+ *   a loop may be used by one thread at a time and may move between
+ *   threads between runs. The pool sees which thread runs its loop at every
+ *   iteration, before the loop polls; before the loop ever ran, the thread
+ *   that created the pool counts as the loop thread. A "loop thread only"
+ *   call made on another thread while the loop runs there (polls, or runs
+ *   the pool's callbacks) returns UV_EINVAL; made while no thread runs the
+ *   loop, it makes the calling thread the loop's next thread.
  * - Nothing here blocks unless its comment says "Blocks".
+ * - Misuse that would corrupt memory (releasing a future or a pool
+ *   reference more often than it was taken) is caught where it can be:
+ *   the call writes "uvpool: <function>: <what>" to stderr and aborts, as
+ *   libuv's own assertions do.
  * - Platform: Linux (futex-based waiting, pthread thread names).
  *
  * SPDX-License-Identifier: MIT
@@ -41,11 +53,16 @@ typedef struct uvpool_s uvpool_t;               /* opaque */
 typedef struct uvpool_future_s uvpool_future_t; /* opaque, reference counted */
 
 /* Runs on a worker thread. Returns 0 and optionally sets *result (the
- * future's result, owned by the application), or a negative UV_E* code,
- * which becomes the future's status (state UVPOOL_FAILED). Returning
- * UV_ECANCELED after uvpool_cancel_requested() became nonzero leaves the
- * future UVPOOL_CANCELLED. A positive return value is taken as an errno
- * and negated (5 becomes UV_EIO), as libuv's codes are -errno on Unix. */
+ * future's result, owned by the application), or a negative libuv code
+ * (UV_E*), which becomes the future's status (state UVPOOL_FAILED) and is
+ * what uv_strerror() will describe. Returning UV_ECANCELED after
+ * uvpool_cancel_requested() became nonzero leaves the future
+ * UVPOOL_CANCELLED. A positive return value is taken as an errno and
+ * negated (5 becomes UV_EIO), as libuv's codes are -errno on Unix.
+ * Codes of other families must be mapped first: getaddrinfo()'s EAI_*
+ * values are small negative numbers that collide with -errno (EAI_NONAME
+ * is -2, which libuv reads as UV_ENOENT); return uvpool_gai_error(rc),
+ * which gives libuv's UV_EAI_* code. */
 typedef int (*uvpool_work_cb)(void *arg, void **result);
 
 /* Runs on the loop thread, once per registration, after the future
@@ -65,8 +82,16 @@ typedef enum {
 
 /* uvpool_close flag: cancel queued tasks instead of running them. */
 #define UVPOOL_CANCEL_PENDING 1u
+/* uvpool_close flag: ask running tasks to stop, as uvpool_future_cancel
+ * does: uvpool_cancel_requested() becomes nonzero in every task that runs
+ * now or starts before the close finished. A task that then returns
+ * UV_ECANCELED settles UVPOOL_CANCELLED. */
+#define UVPOOL_CANCEL_RUNNING 2u
 /* uvpool_options_t.flags: at process exit, cancel queued tasks. */
 #define UVPOOL_EXIT_CANCEL_PENDING 1u
+/* uvpool_options_t.flags: at process exit, ask running tasks to stop (as
+ * UVPOOL_CANCEL_RUNNING does for a close). */
+#define UVPOOL_EXIT_CANCEL_RUNNING 2u
 
 typedef struct {
   /* Most workers alive at once. 0: min(32, uv_available_parallelism() + 4). */
@@ -95,7 +120,7 @@ typedef struct {
    * < 0: forever (default). 0: not at all. Work not started by then is
    * cancelled; work still running is abandoned (see uvpool_new). */
   int64_t exit_timeout_ms;
-  /* UVPOOL_EXIT_CANCEL_PENDING. */
+  /* UVPOOL_EXIT_CANCEL_PENDING, UVPOOL_EXIT_CANCEL_RUNNING. */
   unsigned flags;
   /* A worker that finds the queue empty spins this long before it parks,
    * so a task submitted meanwhile starts without a wake-up. At most one
@@ -118,20 +143,28 @@ typedef struct {
 /* Fills *opts with the defaults. Any thread. */
 UVPOOL_EXTERN void uvpool_options_init(uvpool_options_t *opts);
 
-/* Creates a pool bound to loop and stores it in *out. No worker starts
- * until work arrives. Loop thread only.
+/* Creates a pool bound to loop and stores it in *out, with one reference
+ * that uvpool_close() releases once the close finished. No worker starts
+ * until work arrives. On the thread that runs the loop, or, while no
+ * thread runs it, on any thread (the pool then counts it as the loop
+ * thread until it sees the loop run).
  * Returns 0; UV_EINVAL for a NULL loop or out, or min_workers >
  * max_workers; UV_ENOMEM; UV_ESHUTDOWN once process exit began.
  *
  * Process exit: an exit handler (atexit, registered at the first
  * uvpool_new) finds every pool not yet closed, stops it accepting work,
- * runs its queued tasks (cancels them with UVPOOL_EXIT_CANCEL_PENDING),
- * waits up to exit_timeout_ms for them and for running tasks, then joins
- * the workers (each runs thread_exit). No done callback runs once exit
- * began; futures still settle, so uvpool_future_wait() in other threads
- * returns. exit() from inside work or a done callback does not deadlock:
- * the handler does not wait for the task that called it. A process with no
- * open pool pays nothing at exit.
+ * runs its queued tasks, dependent ones included (cancels them with
+ * UVPOOL_EXIT_CANCEL_PENDING; asks running ones to stop with
+ * UVPOOL_EXIT_CANCEL_RUNNING), waits up to exit_timeout_ms for them and for
+ * running tasks, then joins the workers (each runs thread_exit). No done
+ * callback runs once exit began; futures still settle, so
+ * uvpool_future_wait() in other threads returns. exit() from inside work
+ * or a done callback does not deadlock: the handler does not wait for the
+ * task that called it. A process with no open pool pays nothing at exit.
+ * A task that never returns holds exit for as long as exit_timeout_ms
+ * allows, by default forever: after 3 s of waiting the handler writes one
+ * line to stderr naming the pool, how many tasks still run, and that
+ * exit_timeout_ms bounds the wait.
  *
  * fork(): in the child, pools inherited from the parent have no workers.
  * Their unsettled futures are settled UVPOOL_CANCELLED (status
@@ -167,20 +200,37 @@ UVPOOL_EXTERN int uvpool_new(uv_loop_t *loop, const uvpool_options_t *opts,
 UVPOOL_EXTERN int uvpool_submit(uvpool_t *pool, uvpool_work_cb work, void *arg,
                                 uvpool_future_t **out);
 
-/* Begins closing the pool. Loop thread only. Never blocks.
+/* Begins closing the pool. Loop thread only (see the conventions at the
+ * top). Never blocks.
  * At once: uvpool_submit returns UV_ESHUTDOWN. Queued tasks still run
  * (with UVPOOL_CANCEL_PENDING they are cancelled instead); running tasks
  * finish; every done callback is delivered; every worker is joined, once
  * it finished, without blocking the loop; the handle is closed; then
  * cb(pool, data) runs, last, from the loop (never inside uvpool_close;
  * cb may be NULL).
- * After cb returns the pool is gone. Futures the application still
- * references stay valid until unreferenced; uvpool_future_on_done on them
- * then returns UV_ESHUTDOWN.
- * Returns 0; UV_EINVAL for a NULL pool, a second close, or a call from
- * another thread than the loop's; UV_ESHUTDOWN once process exit began. */
+ * flags: UVPOOL_CANCEL_PENDING, UVPOOL_CANCEL_RUNNING.
+ * When cb returns, the close gives back the creator's reference: the pool
+ * is gone unless uvpool_ref() references remain. A pool kept by such a
+ * reference answers every call safely: submits return UV_ESHUTDOWN,
+ * uvpool_stats() works, and nothing touches the closed handle. Futures the
+ * application still references stay valid until unreferenced;
+ * uvpool_future_on_done on them then returns UV_ESHUTDOWN.
+ * Returns 0; UV_EINVAL for a NULL pool, a second close, or a call made on
+ * another thread while the loop runs there; UV_ESHUTDOWN once process exit
+ * began. */
 UVPOOL_EXTERN int uvpool_close(uvpool_t *pool, unsigned flags,
                                uvpool_close_cb cb, void *data);
+
+/* Adds a reference to pool and returns it. Any thread, as long as the
+ * caller already holds a reference (the creator's, until the close
+ * finished, or one of its own). NULL is ignored. */
+UVPOOL_EXTERN uvpool_t *uvpool_ref(uvpool_t *pool);
+
+/* Releases a reference taken with uvpool_ref(); the last reference of a
+ * closed pool frees it. Any thread. The creator's reference is not this
+ * call's to release (uvpool_close releases it): releasing more references
+ * than uvpool_ref() took aborts (see the conventions). NULL is ignored. */
+UVPOOL_EXTERN void uvpool_unref(uvpool_t *pool);
 
 /* Copies a consistent snapshot of the counters into *out. Any thread.
  * Returns 0 or UV_EINVAL for a NULL argument. */
@@ -189,9 +239,15 @@ UVPOOL_EXTERN int uvpool_stats(uvpool_t *pool, uvpool_stats_t *out);
 /* The loop the pool was created on. Any thread. */
 UVPOOL_EXTERN uv_loop_t *uvpool_loop(const uvpool_t *pool);
 
-/* The pool that owns handle, or NULL if handle is not a pool's. Lets a
- * uv_walk() sweep close pools: uvpool_close(uvpool_from_handle(h), ...).
- * Loop thread (it reads the handle). */
+/* The pool that owns handle, or NULL if handle is not a pool's. A pool
+ * has three handles on its loop: an async handle, and a prepare and a
+ * check handle that tell it which thread runs the loop. The async handle
+ * answers until the close finished; the other two until the close began
+ * (they close at once, and a sweep skips closing handles). So a uv_walk()
+ * sweep that calls uvpool_close(uvpool_from_handle(h), ...) for pool
+ * handles and uv_close() for the others that are not closing yet closes
+ * every pool once: the async handle, created first, is visited first.
+ * Loop thread. */
 UVPOOL_EXTERN uvpool_t *uvpool_from_handle(const uv_handle_t *handle);
 
 /* Registers cb(f, data) to run once on the loop thread after f settles.
@@ -223,7 +279,8 @@ UVPOOL_EXTERN int uvpool_future_status(const uvpool_future_t *f);
 UVPOOL_EXTERN void *uvpool_future_result(const uvpool_future_t *f);
 
 /* Blocks until f settles or timeout_ms passes (< 0: forever). Settlement
- * does not wait for callbacks, so waiting on the loop thread is safe.
+ * does not wait for callbacks (for a combination either: see "composing
+ * work"), so waiting on the loop thread is safe.
  * Any thread. Returns 0 once settled (also after close); UV_ETIMEDOUT;
  * UV_EINVAL for NULL. Waiting in a work function on a task queued behind
  * it can deadlock a pool with too few workers: that is the caller's
@@ -234,20 +291,32 @@ UVPOOL_EXTERN int uvpool_future_wait(uvpool_future_t *f, int64_t timeout_ms);
 UVPOOL_EXTERN uvpool_future_t *uvpool_future_ref(uvpool_future_t *f);
 
 /* Drops a reference; the last one frees f. NULL is ignored. Any thread.
- * Dropping a reference never cancels the task. */
+ * Dropping a reference never cancels the task. Dropping more references
+ * than were taken aborts, as long as f's memory was not reused meanwhile
+ * (see the conventions). */
 UVPOOL_EXTERN void uvpool_future_unref(uvpool_future_t *f);
 
 /* Inside work: nonzero once uvpool_future_cancel() was called on the task
- * this thread runs. 0 elsewhere. */
+ * this thread runs, or a close (UVPOOL_CANCEL_RUNNING) or process exit
+ * (UVPOOL_EXIT_CANCEL_RUNNING) asked running tasks to stop. 0 elsewhere. */
 UVPOOL_EXTERN int uvpool_cancel_requested(void);
+
+/* libuv's code (UV_EAI_*) for a getaddrinfo() or getnameinfo() return
+ * value (EAI_*), to return from work: 0 stays 0; EAI_SYSTEM becomes the
+ * negated errno; an unknown value becomes UV_EAI_FAIL. Any thread. */
+UVPOOL_EXTERN int uvpool_gai_error(int eai);
 
 /* ---- composing work ----------------------------------------------------
  * Combinators take their own references on their inputs, never block, and
  * deliver callbacks on the loop thread like any future. Their inputs must
- * belong to pools of one loop. A combination settles in the loop iteration
- * that delivers its inputs (its watch is an ordinary done callback), so it
- * needs the loop running; at process exit it may stay unsettled. Cancelling
- * a combination cancels nothing else. */
+ * belong to pools of one loop. A combination settles, and a dependent task
+ * is released to the run queue, the moment the input that decides it
+ * settles, on the thread that settled it (a worker, usually): neither needs
+ * the loop to run, so uvpool_future_wait() on a combination works on the
+ * loop thread, and at process exit dependent work runs (or is cancelled,
+ * with UVPOOL_EXIT_CANCEL_PENDING) like any queued work. Only the
+ * callbacks wait for the loop. Cancelling a combination cancels nothing
+ * else. */
 
 /* uvpool_when_all flag: settle at the first FAILED or CANCELLED input. */
 #define UVPOOL_FAIL_FAST 1u

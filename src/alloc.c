@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #ifdef UVPOOL_FAULT_INJECTION
@@ -68,6 +69,12 @@ void uvpool__thread_fail_at(unsigned long n, int err) {
 }
 static int thread_should_fail(void) { return 0; }
 #endif
+
+void uvpool__misuse(const char *fn, const char *what) {
+  fprintf(stderr, "uvpool: %s: %s\n", fn, what);
+  fflush(stderr);
+  abort();
+}
 
 void *uvpool__malloc(size_t n) {
   if (alloc_should_fail())

@@ -138,6 +138,7 @@ static int make_out(uvpool_t *pool, uint32_t flags, uvpool_work_cb work,
                     void *arg, uvpool_future_t **out) {
   uvpool_future_t *f;
   int rc = 0;
+  bool owner = uvpool__owner_enter(pool); /* see uvpool__keepalive_locked */
   uv_mutex_lock(&pool->mu);
   if (atomic_load(&pool->finished) || atomic_load(&pool->exiting) ||
       pool->forked || ((flags & UVPOOL__F_HELD) && pool->closing))
@@ -157,6 +158,8 @@ static int make_out(uvpool_t *pool, uint32_t flags, uvpool_work_cb work,
     *out = f;
   }
   uv_mutex_unlock(&pool->mu);
+  if (owner)
+    uvpool__owner_leave(pool);
   return rc;
 }
 

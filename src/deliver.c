@@ -4,19 +4,20 @@
  * whether the handle keeps the loop alive and whether a close can finish. */
 #include "internal.h"
 
-/* Under mu, on the loop thread only (uv_ref/uv_unref are not thread
- * safe). The handle is referenced while anything is undelivered or the
- * pool closes, so an idle pool lets uv_run() return. */
+/* Under mu. The handle is referenced while anything is undelivered or the
+ * pool closes, so an idle pool lets uv_run() return. Only the loop's
+ * thread may reference a handle (uv_ref is not thread safe), and only the
+ * holder of the owner lock knows the runner's share of outstanding work:
+ * any other caller asks the loop to look (the send is safe under mu, see
+ * uvpool__done_push). Once the close finished the handle is not touched. */
 void uvpool__keepalive_locked(uvpool_t *pool) {
-  bool loop = uvpool__on_loop_thread(pool);
-  /* Only the loop thread may read loop_outstanding. */
-  uint64_t n = pool->outstanding + (loop ? pool->loop_outstanding : 0);
+  bool owner = uvpool__owner_held(pool);
+  uint64_t n = pool->outstanding + (owner ? pool->loop_outstanding : 0);
   bool want = n > 0 || pool->closing;
-  if (want == pool->refd)
+  if (atomic_load(&pool->finished) ||
+      want == atomic_load_explicit(&pool->refd, memory_order_relaxed))
     return;
-  if (!loop) {
-    /* Another thread made work outstanding: ask the loop to reference
-     * the handle. The send is safe under mu (see uvpool__done_push). */
+  if (!owner) {
     if (want && (!pool->forked || pool->closing) &&
         !atomic_load(&pool->exiting))
       uv_async_send(&pool->async);
@@ -26,14 +27,20 @@ void uvpool__keepalive_locked(uvpool_t *pool) {
     uv_ref((uv_handle_t *)&pool->async);
   else
     uv_unref((uv_handle_t *)&pool->async);
-  pool->refd = want;
+  atomic_store_explicit(&pool->refd, want, memory_order_relaxed);
 }
 
-static void on_handle_closed(uv_handle_t *h) {
+/* The owner's prepare and check handles close when the close begins, the
+ * async handle when it finishes; the last of the three ends the close. */
+void uvpool__on_handle_closed(uv_handle_t *h) {
   uvpool_t *pool = h->data;
+  if (--pool->handles_open > 0)
+    return;
   if (pool->close_cb != NULL)
     pool->close_cb(pool, pool->close_data);
+  uvpool__owner_acquire(pool);
   uvpool__free_loop_release(pool); /* finished is set: the list stays empty */
+  uvpool__owner_leave(pool);
   uvpool__pool_release(pool);
 }
 
@@ -53,7 +60,7 @@ static void close_finish(uvpool_t *pool) {
   uvpool__monitor_stop(pool);
   uvpool__reap(pool);
   uvpool__registry_remove(pool);
-  uv_close((uv_handle_t *)&pool->async, on_handle_closed);
+  uv_close((uv_handle_t *)&pool->async, uvpool__on_handle_closed);
 }
 
 /* Delivers what the done stack holds; returns how many. */
@@ -145,9 +152,13 @@ static uint64_t deliver_and_wait(uvpool_t *pool) {
 
 void uvpool__async_cb(uv_async_t *handle) {
   uvpool_t *pool = handle->data;
-  uint64_t n = deliver_and_wait(pool);
+  uint64_t n;
   bool finish, reap;
 
+  /* Held across the callbacks, which may submit or release futures as the
+   * runner, in nested steps. */
+  uvpool__owner_acquire(pool);
+  n = deliver_and_wait(pool);
   uv_mutex_lock(&pool->mu);
   /* Fold the loop thread's share in: outstanding is exact again. */
   pool->outstanding = pool->outstanding + pool->loop_outstanding - n;
@@ -158,6 +169,7 @@ void uvpool__async_cb(uv_async_t *handle) {
     atomic_store(&pool->finished, true);
   reap = pool->zombies != NULL;
   uv_mutex_unlock(&pool->mu);
+  uvpool__owner_leave(pool);
 
   if (finish) {
     uvpool__hook(UVPOOL__HOOK_CLOSE_DECIDED, pool);

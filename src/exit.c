@@ -73,7 +73,7 @@ bool uvpool__registry_has_handle(const uv_handle_t *h) {
   pthread_once(&reg.once, reg_init);
   uv_mutex_lock(&reg.mu);
   for (uvpool_t *p = reg.pools; p != NULL && !found; p = p->reg_next)
-    found = (const uv_handle_t *)&p->async == h;
+    found = (const uv_handle_t *)&p->async == h || uvpool__owner_handle(p, h);
   uv_mutex_unlock(&reg.mu);
   return found;
 }
@@ -87,6 +87,8 @@ static void exit_begin_locked(uvpool_t *p, bool self_is_worker) {
   uvpool__inbox_close(p);
   if (p->opts.flags & UVPOOL_EXIT_CANCEL_PENDING)
     uvpool__pend_cancel_all(p, UV_ECANCELED);
+  if (p->opts.flags & UVPOOL_EXIT_CANCEL_RUNNING)
+    uvpool__cancel_running_locked(p);
   /* The calling worker will never come back for the queue; and a
    * lock-free submit may have pushed after the last worker left and not
    * yet taken mu to start one. The inbox is closed now, so this look is
@@ -225,6 +227,7 @@ static void clear_future_locks(uvpool_t *p) {
 
 static void disown_pool(uvpool_t *p) {
   p->forked = true;
+  uvpool__owner_fork_child(p);
   /* A close the parent began is the parent's: its callback is not the
    * child's to run, and nothing in the child would finish it, since the
    * wake-up fd changes at uv_loop_fork. The child closes the pool itself

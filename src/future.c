@@ -69,8 +69,8 @@ static uvpool_future_t *take_free_locked(uvpool_t *pool, bool grow) {
 /* Under mu. The returned future has refs == 0 and must be initialised. */
 uvpool_future_t *uvpool__future_alloc(uvpool_t *pool) {
   uvpool_future_t *f;
-  /* The loop thread's own cache: its futures still count in live. */
-  if (uvpool__on_loop_thread(pool) && pool->free_loop != NULL) {
+  /* The runner's own cache: its futures still count in live. */
+  if (uvpool__owner_held(pool) && pool->free_loop != NULL) {
     f = pool->free_loop;
     pool->free_loop = f->next;
     return f;
@@ -81,10 +81,10 @@ uvpool_future_t *uvpool__future_alloc(uvpool_t *pool) {
   return f;
 }
 
-/* Under mu, on the loop thread: moves a batch of free futures to the loop
- * thread's private list, so that lock-free submits take mu once per
- * batch; a new slab only if nothing else is free. Returns false if none
- * could be had (out of memory). */
+/* Under mu and the owner lock: moves a batch of free futures to the
+ * runner's private list, so that lock-free submits take mu once per batch;
+ * a new slab only if nothing else is free. Returns false if none could be
+ * had (out of memory). */
 bool uvpool__free_loop_refill_locked(uvpool_t *pool) {
   enum { BATCH = 256 };
   unsigned n = 0;
@@ -99,8 +99,8 @@ bool uvpool__free_loop_refill_locked(uvpool_t *pool) {
   return n != 0;
 }
 
-/* Loop thread, once the pool finished: the private list gives back the
- * counts its futures held. */
+/* Under the owner lock, once the pool finished: the private list gives
+ * back the counts its futures held. */
 void uvpool__free_loop_release(uvpool_t *pool) {
   unsigned long n = 0;
   for (uvpool_future_t *f = pool->free_loop; f != NULL; f = f->next)
@@ -129,14 +129,19 @@ static void future_free(uvpool_future_t *f) {
   /* uvpool_when_any's result is an input it keeps referenced. */
   if (s & UVPOOL__F_RESULT_FUTURE)
     uvpool_future_unref(f->u.result);
-  /* The loop thread frees most futures (after delivery) and allocates
-   * most (submits from callbacks): a private list saves it every atomic.
-   * Futures on it keep their count in live until the pool finishes. */
-  if (uvpool__on_loop_thread(pool) &&
-      !atomic_load_explicit(&pool->finished, memory_order_relaxed)) {
-    f->next = pool->free_loop;
-    pool->free_loop = f;
-    return;
+  /* The runner frees most futures (after delivery) and allocates most
+   * (submits from callbacks): a private list saves it every atomic but the
+   * owner lock's, which a delivery already holds. Futures on it keep their
+   * count in live until the pool finishes. */
+  if (uvpool__owner_enter(pool)) {
+    bool keep = !atomic_load_explicit(&pool->finished, memory_order_relaxed);
+    if (keep) {
+      f->next = pool->free_loop;
+      pool->free_loop = f;
+    }
+    uvpool__owner_leave(pool);
+    if (keep)
+      return;
   }
   (void)uvpool__stack_push(&pool->free_stack, f);
   uvpool__pool_release(pool);
@@ -438,9 +443,14 @@ int uvpool_future_on_done(uvpool_future_t *f, uvpool_done_cb cb, void *data) {
     spare_free(&sp); /* the common case allocated nothing */
     return 0;
   }
-  /* Give back the slot claimed in vain: the requeue claims it anew. */
+  /* Give back the slot claimed in vain: the requeue claims it anew. As the
+   * loop's thread, the requeue also makes the loop wait for it. */
   funlock(f, (s & UVPOOL__F_HAS_CB) ? 0 : UVPOOL__F_HAS_CB);
-  return on_done_requeue(pool, f, &sp, cb, data);
+  bool owner = uvpool__owner_enter(pool);
+  int rc = on_done_requeue(pool, f, &sp, cb, data);
+  if (owner)
+    uvpool__owner_leave(pool);
+  return rc;
 }
 
 /* ---- queries ------------------------------------------------------------ */

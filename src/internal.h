@@ -116,27 +116,45 @@ typedef struct uvpool__worker_s {
   unsigned nquiet;
 } uvpool__worker_t;
 
+/* Which thread runs the loop, and the lock on the runner's private state
+ * (owner.c). */
+typedef struct {
+  uv_prepare_t prepare;     /* records the runner before each poll */
+  uv_check_t check;         /* and that the poll is over */
+  _Atomic uintptr_t runner; /* the thread last seen running the loop */
+  _Atomic uintptr_t holder; /* the thread holding the owner lock, or 0 */
+  unsigned depth;           /* the holder's nested steps */
+  _Atomic bool polling;     /* the runner is between prepare and check */
+} uvpool__owner_t;
+
 /* The pool is laid out in cache-line groups by who writes what, so that
  * the loop thread's lock-free submit touches no line that workers write
  * per task. UVPOOL__LINE starts a new group. */
 #define UVPOOL__LINE _Alignas(64)
 
+#define UVPOOL__MAGIC 0x75767031u       /* "uvp1": the pool's memory is live */
+#define UVPOOL__MAGIC_FREED 0xdeadbeefu /* written just before it is freed */
+
 struct uvpool_s {
   /* Read-mostly: set up by uvpool_new, immutable after. */
+  uint32_t magic;
   uv_loop_t *loop;
-  uv_thread_t loop_thread;
   uvpool_options_t opts;
   char name[16];
 
-  /* The loop thread's own: its lock-free submits and its free list. */
-  UVPOOL__LINE uvpool_future_t *free_loop; /* still counted in live */
+  /* The runner's own, under the owner lock (owner.c): its lock-free
+   * submits and its free list. */
+  UVPOOL__LINE uvpool__owner_t owner;
+  uvpool_future_t *free_loop; /* still counted in live */
   /* Its share of outstanding, added without mu; the sum with outstanding
    * is exact on the loop thread, and async_cb folds it back under mu. */
   uint64_t loop_outstanding;
   /* Its share of submitted: one writer, relaxed, so that uvpool_stats may
    * read it from any thread. */
   _Atomic uint64_t loop_submitted;
-  bool refd; /* async handle referenced; written on the loop thread */
+  /* The async handle is referenced; written by the runner, under the
+   * owner lock, read by other threads as a hint. */
+  _Atomic bool refd;
   /* Waits for completions that timed out in a row, and waits to skip
    * before trying again (deliver.c). */
   unsigned wait_misses, wait_skip;
@@ -164,7 +182,10 @@ struct uvpool_s {
   /* Freed off the loop thread: a multi-producer stack that the allocator
    * empties in one exchange. */
   UVPOOL__LINE _Atomic(uvpool_future_t *) free_stack;
-  _Atomic unsigned long live; /* futures not free, plus one while open */
+  /* What keeps the pool's memory: one while open, one per future not
+   * free, one per reference of uvpool_ref. */
+  _Atomic unsigned long live;
+  _Atomic unsigned long user_refs; /* taken by uvpool_ref, not yet released */
 
   /* completions and wake-ups; data points to the pool. Workers write its
    * pending flag. */
@@ -198,8 +219,10 @@ struct uvpool_s {
   uint64_t outstanding; /* settlements and callbacks not yet delivered */
   int broken;           /* thread_init's code, once one failed */
   bool closing;
-  bool forked; /* inherited by a fork() child */
+  bool forked;         /* inherited by a fork() child */
+  bool cancel_running; /* a close or exit asked running tasks to stop */
   unsigned close_flags;
+  unsigned handles_open; /* closing: handles whose close callback is due */
   uvpool_close_cb close_cb;
   void *close_data;
   uvpool_future_t *free_local; /* free futures */
@@ -209,6 +232,10 @@ struct uvpool_s {
    * the exit handler. */
   uvpool_t *reg_next, *reg_prev, *exit_next;
 };
+
+/* Misuse that would corrupt state (a double release): reports fn and what
+ * on stderr, like libuv's own assertions, and aborts. alloc.c. */
+UVPOOL__HIDDEN _Noreturn void uvpool__misuse(const char *fn, const char *what);
 
 /* alloc.c: every allocation goes through here (failure injection). */
 UVPOOL__HIDDEN void *uvpool__malloc(size_t n);
@@ -335,10 +362,15 @@ UVPOOL__HIDDEN void uvpool__kick(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__kick_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__reap(uvpool_t *pool);
 UVPOOL__HIDDEN uvpool__worker_t *uvpool__current_worker(void);
+/* Under mu: asks every task that runs now, and every task that starts
+ * from now on, to stop (uvpool_cancel_requested()). */
+UVPOOL__HIDDEN void uvpool__cancel_running_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__forget_worker(void);
 
 /* deliver.c: the loop side. */
 UVPOOL__HIDDEN void uvpool__async_cb(uv_async_t *handle);
+/* The close callback of the pool's three handles. */
+UVPOOL__HIDDEN void uvpool__on_handle_closed(uv_handle_t *h);
 UVPOOL__HIDDEN void uvpool__keepalive_locked(uvpool_t *pool);
 
 /* pool.c */
@@ -350,6 +382,24 @@ UVPOOL__HIDDEN int uvpool__thread_start_locked(uvpool_t *pool, uv_thread_t *tid,
                                                void *arg);
 /* Not under mu: joins a thread started by uvpool__thread_start_locked. */
 UVPOOL__HIDDEN void uvpool__thread_join(uvpool_t *pool, uv_thread_t *tid);
+
+/* owner.c */
+UVPOOL__HIDDEN int uvpool__owner_init(uvpool_t *pool);
+/* Closes the prepare and check handles; cb runs once for each. */
+UVPOOL__HIDDEN void uvpool__owner_close(uvpool_t *pool, uv_close_cb cb);
+UVPOOL__HIDDEN bool uvpool__owner_handle(const uvpool_t *pool,
+                                         const uv_handle_t *h);
+/* Whether uvpool__owner_close was called (here or, before fork, in the
+ * parent). */
+UVPOOL__HIDDEN bool uvpool__owner_closing(const uvpool_t *pool);
+/* Makes the calling thread the runner and takes the owner lock, waiting
+ * for a step of the previous runner to end. No lock may be held. On the
+ * loop thread, or where the loop is known not to run. */
+UVPOOL__HIDDEN void uvpool__owner_acquire(uvpool_t *pool);
+/* For the loop-thread-only calls: as uvpool__owner_acquire, unless the
+ * loop runs on another thread now (it polls there): then UV_EINVAL. */
+UVPOOL__HIDDEN int uvpool__owner_claim(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__owner_fork_child(uvpool_t *pool);
 
 /* exit.c */
 UVPOOL__HIDDEN int uvpool__registry_add(uvpool_t *pool);
@@ -400,10 +450,43 @@ static inline bool uvpool__pool_ref_only(uvpool_future_t *f) {
   return atomic_load_explicit(&f->refs, memory_order_acquire) == 1;
 }
 
-/* Asked on every submit and free: inline, and without libuv's wrappers
- * (uv_thread_t is pthread_t on Unix). */
-static inline bool uvpool__on_loop_thread(const uvpool_t *pool) {
-  return pthread_equal(pthread_self(), pool->loop_thread) != 0;
+/* The calling thread, as the owner lock records it. Asked on every submit
+ * and free: pthread_self() reads a register, with no system call. */
+static inline uintptr_t uvpool__self(void) { return (uintptr_t)pthread_self(); }
+
+/* Takes the owner lock if the calling thread runs the pool's loop (or
+ * holds the lock already: a nested step); returns whether it did. Never
+ * waits. Until uvpool__owner_leave the runner's private state is the
+ * caller's. */
+static inline bool uvpool__owner_enter(uvpool_t *pool) {
+  uvpool__owner_t *o = &pool->owner;
+  uintptr_t self = uvpool__self(), none = 0;
+  if (atomic_load_explicit(&o->holder, memory_order_relaxed) == self) {
+    o->depth++;
+    return true;
+  }
+  if (atomic_load_explicit(&o->runner, memory_order_relaxed) != self ||
+      !atomic_compare_exchange_strong_explicit(
+          &o->holder, &none, self, memory_order_acquire, memory_order_relaxed))
+    return false;
+  /* The loop may have moved between the look and the lock. */
+  if (atomic_load_explicit(&o->runner, memory_order_relaxed) != self) {
+    atomic_store_explicit(&o->holder, 0, memory_order_release);
+    return false;
+  }
+  o->depth = 1;
+  return true;
+}
+
+static inline void uvpool__owner_leave(uvpool_t *pool) {
+  if (--pool->owner.depth == 0)
+    atomic_store_explicit(&pool->owner.holder, 0, memory_order_release);
+}
+
+/* Whether the calling thread holds the owner lock (inside a step). */
+static inline bool uvpool__owner_held(const uvpool_t *pool) {
+  return atomic_load_explicit(&((uvpool_t *)pool)->owner.holder,
+                              memory_order_relaxed) == uvpool__self();
 }
 
 static inline uvpool_t *uvpool__future_pool(const uvpool_future_t *f) {

@@ -141,7 +141,7 @@ int uvpool_new(uv_loop_t *loop, const uvpool_options_t *opts, uvpool_t **out) {
   if (rc != 0) /* GCOVR_EXCL_BR_LINE: see sync_init */
     goto fail; /* GCOVR_EXCL_LINE */
   pool->loop = loop;
-  pool->loop_thread = uv_thread_self();
+  pool->magic = UVPOOL__MAGIC;
   atomic_init(&pool->live, 1);
   rc = uvpool__registry_add(pool);
   if (rc != 0)
@@ -153,6 +153,11 @@ int uvpool_new(uv_loop_t *loop, const uvpool_options_t *opts, uvpool_t **out) {
     goto fail_registry; /* GCOVR_EXCL_LINE */
   pool->async.data = pool;
   uv_unref((uv_handle_t *)&pool->async);
+  rc = uvpool__owner_init(pool);
+  if (rc != 0) {                                 /* GCOVR_EXCL_BR_LINE */
+    uv_close((uv_handle_t *)&pool->async, NULL); /* GCOVR_EXCL_LINE */
+    goto fail_registry;                          /* GCOVR_EXCL_LINE */
+  }
   *out = pool;
   return 0;
 fail_registry:
@@ -177,7 +182,41 @@ void uvpool__pool_release(uvpool_t *pool) {
   uvpool__slabs_free(pool);
   uvpool__free(pool->lanes);
   sync_destroy(pool);
+  pool->magic = UVPOOL__MAGIC_FREED; /* a later call may see it, or not */
   uvpool__free(pool);
+}
+
+/* A call on a pool whose memory was released: misuse that would
+ * otherwise corrupt whatever reuses it. Caught while the memory still
+ * reads as freed; guaranteed only under ASan or valgrind. */
+static void check_alive(const uvpool_t *pool, const char *fn) {
+  if (pool->magic != UVPOOL__MAGIC) /* GCOVR_EXCL_BR_LINE */
+    uvpool__misuse(fn, "pool used after its last reference was released");
+}
+
+uvpool_t *uvpool_ref(uvpool_t *pool) {
+  if (pool == NULL)
+    return NULL;
+  check_alive(pool, "uvpool_ref");
+  atomic_fetch_add_explicit(&pool->user_refs, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&pool->live, 1, memory_order_relaxed);
+  return pool;
+}
+
+void uvpool_unref(uvpool_t *pool) {
+  unsigned long refs;
+  if (pool == NULL)
+    return;
+  check_alive(pool, "uvpool_unref");
+  refs = atomic_load_explicit(&pool->user_refs, memory_order_relaxed);
+  do {
+    if (refs == 0)
+      uvpool__misuse("uvpool_unref", "no reference left to release (the "
+                                     "creator's is released by uvpool_close)");
+  } while (!atomic_compare_exchange_weak_explicit(
+      &pool->user_refs, &refs, refs - 1, memory_order_relaxed,
+      memory_order_relaxed));
+  uvpool__pool_release(pool);
 }
 
 /* Every thread of a pool (workers, the monitor, the deadline thread) counts
@@ -292,7 +331,8 @@ static int submit_fast(uvpool_t *pool, uvpool_work_cb work, void *arg,
                        uvpool_future_t **out) {
   uvpool_future_t *f = pool->free_loop;
   uint64_t submitted;
-  if (f == NULL || !pool->refd || pool->opts.max_queued != 0 ||
+  if (f == NULL || !atomic_load_explicit(&pool->refd, memory_order_relaxed) ||
+      pool->opts.max_queued != 0 ||
       atomic_load_explicit(&pool->nworkers, memory_order_relaxed) == 0 ||
       !atomic_load_explicit(&pool->mon_running, memory_order_relaxed))
     return UV_EAGAIN;
@@ -322,18 +362,25 @@ static int submit_fast(uvpool_t *pool, uvpool_work_cb work, void *arg,
 int uvpool_submit(uvpool_t *pool, uvpool_work_cb work, void *arg,
                   uvpool_future_t **out) {
   int rc;
-  bool loop;
+  bool owner;
   if (pool == NULL || work == NULL)
     return UV_EINVAL;
-  loop = uvpool__on_loop_thread(pool);
-  if (loop && submit_fast(pool, work, arg, out) == 0)
+  check_alive(pool, "uvpool_submit");
+  /* The loop's thread: lock-free, or with the locked path adopting the
+   * work for the loop (see uvpool__keepalive_locked). */
+  owner = uvpool__owner_enter(pool);
+  if (owner && submit_fast(pool, work, arg, out) == 0) {
+    uvpool__owner_leave(pool);
     return 0;
+  }
   uv_mutex_lock(&pool->mu);
   rc = submit_locked(pool, work, arg, NULL, out);
-  /* Stock the loop thread's list for the next lock-free submits. */
-  if (rc == 0 && loop && pool->free_loop == NULL)
+  /* Stock the runner's list for the next lock-free submits. */
+  if (rc == 0 && owner && pool->free_loop == NULL)
     (void)uvpool__free_loop_refill_locked(pool);
   uv_mutex_unlock(&pool->mu);
+  if (owner)
+    uvpool__owner_leave(pool);
   return rc;
 }
 
@@ -348,11 +395,13 @@ void uvpool_task_options_init(uvpool_task_options_t *o) {
 int uvpool_submit_ex(uvpool_t *pool, const uvpool_task_options_t *o,
                      uvpool_work_cb work, void *arg, uvpool_future_t **out) {
   uvpool__ext_t *e;
+  bool owner;
   int rc;
   if (o == NULL || (o->priority == 0 && o->deadline_ms < 0 && o->lane == 0))
     return uvpool_submit(pool, work, arg, out); /* no options: fast path */
   if (pool == NULL || work == NULL)
     return UV_EINVAL;
+  check_alive(pool, "uvpool_submit_ex");
   e = uvpool__malloc(sizeof(*e));
   if (e == NULL)
     return UV_ENOMEM;
@@ -362,11 +411,14 @@ int uvpool_submit_ex(uvpool_t *pool, const uvpool_task_options_t *o,
   e->lane = o->lane;
   if (uvpool__ms_or_none(o->deadline_ms) >= 0)
     e->deadline = uv_hrtime() + (uint64_t)o->deadline_ms * 1000000u + 1u;
+  owner = uvpool__owner_enter(pool); /* see uvpool__keepalive_locked */
   uv_mutex_lock(&pool->mu);
   rc = o->lane < pool->nlanes || o->lane == 0 ? 0 : UV_EINVAL;
   if (rc == 0)
     rc = submit_locked(pool, work, arg, e, out);
   uv_mutex_unlock(&pool->mu);
+  if (owner)
+    uvpool__owner_leave(pool);
   if (rc != 0)
     uvpool__free(e);
   return rc;
@@ -377,7 +429,12 @@ int uvpool_lane_new(uvpool_t *pool, unsigned max_running, unsigned *lane_out) {
   unsigned n;
   if (pool == NULL || max_running == 0 || lane_out == NULL)
     return UV_EINVAL;
+  check_alive(pool, "uvpool_lane_new");
   uv_mutex_lock(&pool->mu);
+  if (pool->closing || atomic_load(&pool->exiting) || pool->forked) {
+    uv_mutex_unlock(&pool->mu);
+    return UV_ESHUTDOWN;
+  }
   n = pool->nlanes == 0 ? 2 : pool->nlanes + 1; /* lane 0 is implicit */
   lanes = uvpool__malloc(n * sizeof(*lanes));
   if (lanes == NULL) {
@@ -396,26 +453,29 @@ int uvpool_lane_new(uvpool_t *pool, unsigned max_running, unsigned *lane_out) {
   return 0;
 }
 
-int uvpool_close(uvpool_t *pool, unsigned flags, uvpool_close_cb cb,
-                 void *data) {
-  if (pool == NULL || !uvpool__on_loop_thread(pool))
+/* Under mu and the owner lock. */
+static int close_begin_locked(uvpool_t *pool, unsigned flags,
+                              uvpool_close_cb cb, void *data) {
+  if (pool->closing)
     return UV_EINVAL;
-  uv_mutex_lock(&pool->mu);
-  if (pool->closing) {
-    uv_mutex_unlock(&pool->mu);
-    return UV_EINVAL;
-  }
-  if (atomic_load(&pool->exiting)) {
-    uv_mutex_unlock(&pool->mu);
+  if (atomic_load(&pool->exiting))
     return UV_ESHUTDOWN;
-  }
   pool->closing = true;
   uvpool__inbox_close(pool);
+  /* The owner's handles close first: a uv_walk() sweep, which visits the
+   * async handle first (the oldest), then sees them closing and skips
+   * them (see uvpool_from_handle). */
+  if (!uvpool__owner_closing(pool)) { /* a fork child of a closing pool */
+    pool->handles_open = 3;
+    uvpool__owner_close(pool, uvpool__on_handle_closed);
+  }
   pool->close_flags = flags;
   pool->close_cb = cb;
   pool->close_data = data;
   if (flags & UVPOOL_CANCEL_PENDING)
     uvpool__pend_cancel_all(pool, UV_ECANCELED);
+  if (flags & UVPOOL_CANCEL_RUNNING)
+    uvpool__cancel_running_locked(pool);
   uv_cond_broadcast(&pool->work_cv);
   if (pool->forked)
     pool->async.pending = 0; /* stale from the parent: uv_loop_fork made a
@@ -423,13 +483,31 @@ int uvpool_close(uvpool_t *pool, unsigned flags, uvpool_close_cb cb,
   uvpool__keepalive_locked(pool);
   /* The async callback finishes the close; never synchronously here. */
   uv_async_send(&pool->async);
-  uv_mutex_unlock(&pool->mu);
   return 0;
 }
 
+int uvpool_close(uvpool_t *pool, unsigned flags, uvpool_close_cb cb,
+                 void *data) {
+  int rc;
+  if (pool == NULL)
+    return UV_EINVAL;
+  check_alive(pool, "uvpool_close");
+  rc = uvpool__owner_claim(pool);
+  if (rc != 0)
+    return rc;
+  uv_mutex_lock(&pool->mu);
+  rc = close_begin_locked(pool, flags, cb, data);
+  uv_mutex_unlock(&pool->mu);
+  uvpool__owner_leave(pool);
+  return rc;
+}
+
 int uvpool_stats(uvpool_t *pool, uvpool_stats_t *out) {
+  bool owner;
   if (pool == NULL || out == NULL)
     return UV_EINVAL;
+  check_alive(pool, "uvpool_stats");
+  owner = uvpool__owner_enter(pool);
   uv_mutex_lock(&pool->mu);
   out->submitted = pool->submitted + atomic_load_explicit(&pool->loop_submitted,
                                                           memory_order_relaxed);
@@ -442,9 +520,11 @@ int uvpool_stats(uvpool_t *pool, uvpool_stats_t *out) {
   out->idle_workers = pool->nidle;
   out->peak_workers = pool->npeak;
   /* Adopts work that other threads made outstanding (see the header). */
-  if (uvpool__on_loop_thread(pool))
+  if (owner)
     uvpool__keepalive_locked(pool);
   uv_mutex_unlock(&pool->mu);
+  if (owner)
+    uvpool__owner_leave(pool);
   return 0;
 }
 
@@ -453,8 +533,11 @@ uv_loop_t *uvpool_loop(const uvpool_t *pool) {
 }
 
 uvpool_t *uvpool_from_handle(const uv_handle_t *handle) {
-  if (handle == NULL || handle->type != UV_ASYNC ||
-      !uvpool__registry_has_handle(handle))
+  if (handle == NULL || !uvpool__registry_has_handle(handle))
+    return NULL;
+  /* The prepare and check handles answer until they close, which they do
+   * when the pool's close begins. */
+  if (handle->type != UV_ASYNC && uv_is_closing(handle))
     return NULL;
   return handle->data;
 }

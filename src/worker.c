@@ -32,6 +32,14 @@ int uvpool_cancel_requested(void) {
                        UVPOOL__F_CANCEL_REQ) != 0;
 }
 
+void uvpool__cancel_running_locked(uvpool_t *pool) {
+  pool->cancel_running = true;
+  for (uvpool__worker_t *w = pool->workers; w != NULL; w = w->next)
+    if (w->current != NULL)
+      atomic_fetch_or_explicit(&w->current->state, UVPOOL__F_CANCEL_REQ,
+                               memory_order_relaxed);
+}
+
 /* Coverage: the exiting case is taken only during process exit, in
  * child processes whose counters gcov writes earlier (see exit.c). */
 static bool shutting_down(const uvpool_t *pool) {
@@ -185,14 +193,17 @@ static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f,
   if (work_ready(pool))
     uvpool__kick_locked(pool);
   /* PENDING is 0, so or-ing keeps the bits other threads set; alone with
-   * f, no other thread sets any. */
+   * f, no other thread sets any. A close or exit that asked running tasks
+   * to stop asks this one too. */
+  uint32_t running =
+      UVPOOL_RUNNING | (pool->cancel_running ? UVPOOL__F_CANCEL_REQ : 0u);
   if (e == NULL && uvpool__pool_ref_only(f))
     atomic_store_explicit(
         &f->state,
-        atomic_load_explicit(&f->state, memory_order_relaxed) | UVPOOL_RUNNING,
+        atomic_load_explicit(&f->state, memory_order_relaxed) | running,
         memory_order_relaxed);
   else
-    atomic_fetch_or_explicit(&f->state, UVPOOL_RUNNING, memory_order_relaxed);
+    atomic_fetch_or_explicit(&f->state, running, memory_order_relaxed);
   if (e != NULL) {
     atomic_fetch_and_explicit(&f->state, ~UVPOOL__F_EXT, memory_order_relaxed);
     uvpool__free(e);

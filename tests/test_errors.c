@@ -65,30 +65,6 @@ static void submit_after_close_began_is_eshutdown(void **state) {
   t_loop_free(loop);
 }
 
-typedef struct {
-  uvpool_t *pool;
-  int rc;
-} other_t;
-
-static void close_elsewhere(void *arg) {
-  other_t *o = arg;
-  o->rc = uvpool_close(o->pool, 0, NULL, NULL);
-}
-
-static void close_from_another_thread_is_einval(void **state) {
-  uv_thread_t tid;
-  other_t o;
-  (void)state;
-  uv_loop_t *loop = t_loop_new();
-  o.pool = t_pool_new(loop, NULL);
-  o.rc = 1;
-  assert_int_equal(uv_thread_create(&tid, close_elsewhere, &o), 0);
-  assert_int_equal(uv_thread_join(&tid), 0);
-  assert_int_equal(o.rc, UV_EINVAL);
-  t_pool_close(o.pool, 0); /* still open, closes normally */
-  t_loop_free(loop);
-}
-
 static void full_queue_is_eagain_and_queues_nothing(void **state) {
   uvpool_options_t o;
   t_gate_t *g;
@@ -256,7 +232,6 @@ int main(void) {
       T_TEST(on_done_with_null_callback_is_einval),
       T_TEST(min_above_max_is_einval),
       T_TEST(submit_after_close_began_is_eshutdown),
-      T_TEST(close_from_another_thread_is_einval),
       T_TEST(full_queue_is_eagain_and_queues_nothing),
       T_TEST(allocation_failure_in_new_is_enomem),
       T_TEST(allocation_failure_in_submit_is_enomem),

@@ -473,10 +473,8 @@ static void run_op(int op, input_t *in, bool loop) {
     unsigned flags = next_byte(in) & UVPOOL_CANCEL_PENDING;
     if (fz.gone)
       break;
-    if (!loop) {
-      FZ_CHECK(uvpool_close(fz.pool, flags, fz_closed, NULL) == UV_EINVAL);
-      break;
-    }
+    /* From the other thread too: the loop does not run meanwhile (calls
+     * are made one at a time), so that thread may own it for the call. */
     rc = uvpool_close(fz.pool, flags, fz_closed, NULL);
     FZ_CHECK(rc == (fz.closing ? UV_EINVAL : 0));
     fz.closing = true;
