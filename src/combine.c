@@ -1,17 +1,20 @@
 /* Combinators: uvpool_when_all, uvpool_when_any, uvpool_submit_after.
  *
- * A join watches its inputs through ordinary done callbacks, so its logic
- * runs on the loop thread, one input at a time, with no lock of its own.
- * Its output is a future of the first input's pool (or of the submitting
- * pool), flagged COMBINED (no work) or HELD (work that waits for its
- * dependencies). The join holds a reference on every input and on the
- * output until its last callback ran.
+ * A join watches its inputs through watchers (future.c): its logic runs
+ * the moment an input settles, on the thread that settled it (usually a
+ * worker), with no uvpool lock held. So a combination settles, and a
+ * dependent task joins the run queue, without the loop: waiting on one
+ * from the loop thread works, and at process exit dependent work runs
+ * like any queued work. Inputs settle on several threads at once: the
+ * output is settled under its pool's mutex, and only while still PENDING,
+ * so the first input that decides it wins. Its output is a future of the
+ * first input's pool (or of the submitting pool), flagged COMBINED (no
+ * work) or HELD (work that waits for its dependencies, on the pool's held
+ * list meanwhile). The join holds a reference on every input and on the
+ * output until its last watcher ran.
  *
- * `pending` counts the callbacks still to come plus one for the creator,
- * which may be another thread: whoever brings it to zero finishes the
- * join. Consequence worth knowing: a combination settles in the loop
- * iteration that delivers its inputs, and its own callbacks run in a later
- * one; at process exit, when no callback runs, it may stay unsettled. */
+ * `pending` counts the watchers still to run plus one for the creator:
+ * whoever brings it to zero finishes the join. */
 #include "internal.h"
 
 #include <string.h>
@@ -37,6 +40,8 @@ static void settle_out(uvpool_future_t *out, uvpool_state_t st, int status,
   uv_mutex_lock(&pool->mu);
   s = atomic_load_explicit(&out->state, memory_order_relaxed);
   if ((s & UVPOOL__STATE_MASK) == UVPOOL_PENDING) {
+    if (s & UVPOOL__F_HELD)
+      uvpool__held_remove_locked(pool, out);
     if ((s & UVPOOL__F_HELD) && count)
       uvpool__count_settled_locked(pool, st);
     if (winner != NULL) {
@@ -47,6 +52,7 @@ static void settle_out(uvpool_future_t *out, uvpool_state_t st, int status,
     uvpool__settle(pool, out, st, status, winner);
   }
   uv_mutex_unlock(&pool->mu);
+  uvpool__watchers_run(); /* out may be another join's input */
 }
 
 /* The status rule of uvpool_when_all: 0 if every input is DONE, else the
@@ -62,7 +68,9 @@ static void settle_all(join_t *j) {
   settle_out(j->out, UVPOOL_DONE, 0, NULL, true);
 }
 
-/* Every dependency is DONE: the held task joins the run queue. */
+/* Every dependency is DONE: the held task joins the run queue, also while
+ * the pool closes or the process exits (it was accepted before), unless
+ * queued work is being cancelled. */
 static void release_held(uvpool_future_t *out) {
   uvpool_t *pool = uvpool__future_pool(out);
   uint32_t s;
@@ -70,20 +78,21 @@ static void release_held(uvpool_future_t *out) {
   uv_mutex_lock(&pool->mu);
   s = atomic_load_explicit(&out->state, memory_order_relaxed);
   if ((s & UVPOOL__STATE_MASK) == UVPOOL_PENDING) {
+    uvpool__held_remove_locked(pool, out);
     atomic_fetch_and_explicit(&out->state, ~UVPOOL__F_HELD,
                               memory_order_relaxed);
-    if (pool->closing && (pool->close_flags & UVPOOL_CANCEL_PENDING)) {
+    if (uvpool__cancelling_queued_locked(pool))
       uvpool__settle_task_locked(pool, out, UVPOOL_CANCELLED, UV_ECANCELED,
                                  NULL);
-    } else if (pool->broken != 0 || atomic_load(&pool->exiting) || pool->forked)
+    else if (pool->broken != 0 || pool->forked)
       rc = pool->broken != 0 ? pool->broken : UV_ESHUTDOWN;
     else
       rc = uvpool__enqueue_locked(pool, out);
-    if (rc != 0) {
+    if (rc != 0)
       uvpool__settle_task_locked(pool, out, UVPOOL_FAILED, rc, NULL);
-    }
   }
   uv_mutex_unlock(&pool->mu);
+  uvpool__watchers_run();
 }
 
 static void join_finish(join_t *j) {
@@ -109,7 +118,7 @@ static bool failed_or_cancelled(uvpool_state_t st) {
   return st == UVPOOL_FAILED || st == UVPOOL_CANCELLED;
 }
 
-/* Loop thread: one input settled. */
+/* One input settled: runs on the thread that settled it, no lock held. */
 static void join_cb(uvpool_future_t *f, void *data) {
   join_t *j = data;
   uvpool_state_t st = uvpool_future_state(f);
@@ -152,8 +161,10 @@ static int make_out(uvpool_t *pool, uint32_t flags, uvpool_work_cb work,
     f->u.work = work;
     f->v.arg = arg;
     pool->outstanding++;
-    if (flags & UVPOOL__F_HELD)
+    if (flags & UVPOOL__F_HELD) {
       pool->submitted++;
+      uvpool__held_add_locked(pool, f);
+    }
     uvpool__keepalive_locked(pool);
     *out = f;
   }
@@ -169,8 +180,15 @@ static int make_out(uvpool_t *pool, uint32_t flags, uvpool_work_cb work,
 static int join_start(join_t *j) {
   size_t i;
   int rc = 0;
+  /* Inputs settled already are this thread's to report, but only once
+   * every watcher is in place: a failure half way must find the output
+   * untouched. Their slots in `ready` say which. */
+  unsigned char *ready = (unsigned char *)&j->in[j->n];
   for (i = 0; i < j->n; i++) {
-    rc = uvpool_future_on_done(j->in[i], join_cb, j);
+    rc = uvpool__future_watch(j->in[i], join_cb, j);
+    ready[i] = rc == 1;
+    if (rc == 1)
+      rc = 0;
     if (rc != 0)
       break;
   }
@@ -189,9 +207,16 @@ static int join_start(join_t *j) {
       j->in[k] = NULL;
     }
     uvpool_future_unref(j->out); /* the caller's reference */
-    join_release(j, j->n - i + 1);
+    /* The creator's count, the unwatched inputs', and the ready ones'. */
+    size_t release = j->n - i + 1;
+    for (size_t k = 0; k < i; k++)
+      release += ready[k];
+    join_release(j, release);
     return rc;
   }
+  for (i = 0; i < j->n; i++)
+    if (ready[i])
+      join_cb(j->in[i], j);
   join_release(j, 1);
   return 0;
 }
@@ -204,7 +229,8 @@ static int join_new(uvpool_t *pool, join_kind_t kind, unsigned flags,
   int rc = check_inputs(fs, n, pool->loop);
   if (rc != 0)
     return rc;
-  j = uvpool__malloc(sizeof(*j) + n * sizeof(uvpool_future_t *));
+  /* The inputs, then a byte each for join_start. */
+  j = uvpool__malloc(sizeof(*j) + n * (sizeof(uvpool_future_t *) + 1));
   if (j == NULL)
     return UV_ENOMEM;
   rc = make_out(pool, kind == JOIN_AFTER ? UVPOOL__F_HELD : UVPOOL__F_COMBINED,

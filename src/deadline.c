@@ -23,6 +23,9 @@ static void deadline_main(void *arg) {
       uv_cond_wait(&pool->dl_cv, &pool->mu);
     } else if (now >= e->deadline) {
       uvpool__pend_cancel(pool, e->f, UV_ETIMEDOUT); /* unlinks e */
+      uv_mutex_unlock(&pool->mu);
+      uvpool__watchers_run();
+      uv_mutex_lock(&pool->mu);
     } else {
       (void)uv_cond_timedwait(&pool->dl_cv, &pool->mu, e->deadline - now);
     }

@@ -18,6 +18,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 static struct {
@@ -85,8 +86,10 @@ bool uvpool__registry_has_handle(const uv_handle_t *h) {
 static void exit_begin_locked(uvpool_t *p, bool self_is_worker) {
   atomic_store(&p->exiting, true);
   uvpool__inbox_close(p);
-  if (p->opts.flags & UVPOOL_EXIT_CANCEL_PENDING)
+  if (p->opts.flags & UVPOOL_EXIT_CANCEL_PENDING) {
     uvpool__pend_cancel_all(p, UV_ECANCELED);
+    uvpool__held_cancel_all(p, UV_ECANCELED);
+  }
   if (p->opts.flags & UVPOOL_EXIT_CANCEL_RUNNING)
     uvpool__cancel_running_locked(p);
   /* The calling worker will never come back for the queue; and a
@@ -98,31 +101,68 @@ static void exit_begin_locked(uvpool_t *p, bool self_is_worker) {
   uv_cond_broadcast(&p->work_cv);
 }
 
-/* Under p->mu. Waits for the workers to leave, except this thread and,
- * after the timeout, the ones stuck in a task. */
+/* How long the exit handler waits for a pool's tasks before it says so on
+ * stderr: a process whose exit waits for a stuck task must not look hung
+ * for no reason. */
+#define EXIT_WARN_NS ((uint64_t)3000000000u)
+
+/* Under p->mu: cancels what is queued or held once the timeout passed. */
+static void exit_cancel_queued_locked(uvpool_t *p) {
+  uvpool__pend_cancel_all(p, UV_ECANCELED);
+  uvpool__held_cancel_all(p, UV_ECANCELED);
+}
+
+static void exit_warn(const uvpool_t *p, unsigned running, int64_t t) {
+  char bound[48];
+  if (t < 0)
+    snprintf(bound, sizeof(bound), "forever: the default");
+  else
+    snprintf(bound, sizeof(bound), "%lld ms", (long long)t);
+  fprintf(stderr,
+          "uvpool: exit waits for pool \"%s\": %u task%s still run%s, %zu "
+          "wait%s for dependencies; exit_timeout_ms bounds this wait "
+          "(now %s)\n",
+          p->name, running, running == 1 ? "" : "s", running == 1 ? "s" : "",
+          p->nheld, p->nheld == 1 ? "s" : "", bound);
+}
+
+/* Under p->mu. Waits for the workers to leave and for the held tasks to be
+ * released or settled, except for this thread and, after the timeout, the
+ * workers stuck in a task. Says so on stderr, once, if that takes more
+ * than EXIT_WARN_NS. */
 static void exit_wait_locked(uvpool_t *p, const uvpool__worker_t *me,
                              uint64_t start) {
   int64_t t = uvpool__ms_or_none(p->opts.exit_timeout_ms);
+  uint64_t deadline = t >= 0 ? start + (uint64_t)t * 1000000u : UINT64_MAX;
+  uint64_t warn_at = start + EXIT_WARN_NS;
   bool timed_out = t == 0;
+  bool warned = deadline <= warn_at; /* the timeout comes first anyway */
   unsigned self = me != NULL && me->pool == p;
   unsigned self_running = self && me->current != NULL;
   if (timed_out)
-    uvpool__pend_cancel_all(p, UV_ECANCELED);
+    exit_cancel_queued_locked(p);
   for (;;) {
     unsigned others = p->nworkers - self;
-    if (others == 0 || (timed_out && others == p->nrunning - self_running))
+    uint64_t now = uv_hrtime(), until;
+    if ((others == 0 && p->nheld == 0) ||
+        (timed_out && others == p->nrunning - self_running))
       return;
-    if (t < 0 || timed_out) {
-      uv_cond_wait(&p->drain_cv, &p->mu);
+    if (!timed_out && now >= deadline) {
+      timed_out = true;
+      exit_cancel_queued_locked(p);
       continue;
     }
-    uint64_t deadline = start + (uint64_t)t * 1000000u;
-    uint64_t now = uv_hrtime();
-    if (now >= deadline || uv_cond_timedwait(&p->drain_cv, &p->mu,
-                                             deadline - now) == UV_ETIMEDOUT) {
-      timed_out = true;
-      uvpool__pend_cancel_all(p, UV_ECANCELED);
+    if (!warned && now >= warn_at) {
+      warned = true;
+      exit_warn(p, p->nrunning - self_running, t);
     }
+    until = timed_out ? UINT64_MAX : deadline;
+    if (!warned && warn_at < until)
+      until = warn_at;
+    if (until == UINT64_MAX)
+      uv_cond_wait(&p->drain_cv, &p->mu);
+    else
+      (void)uv_cond_timedwait(&p->drain_cv, &p->mu, until - now);
   }
 }
 
@@ -148,6 +188,7 @@ static void exit_handler(void) {
     uv_mutex_unlock(&p->mu);
   }
   uv_mutex_unlock(&reg.mu);
+  uvpool__watchers_run();
 
   while (list != NULL) {
     uvpool_t *p = list;
@@ -155,6 +196,7 @@ static void exit_handler(void) {
     uv_mutex_lock(&p->mu);
     exit_wait_locked(p, me, start);
     uv_mutex_unlock(&p->mu);
+    uvpool__watchers_run();
     /* Zombies are threads that left the pool: joining them is bounded. */
     uvpool__reap(p);
     uvpool__deadline_stop(p);
@@ -207,20 +249,18 @@ static void clear_future_locks(uvpool_t *p) {
       /* Its holder may have been between two writes of the callback
        * fields: drop the callbacks rather than follow a half-made list. */
       if (s & UVPOOL__F_LOCK) {
-        atomic_fetch_and_explicit(&slots[i].state,
-                                  ~(UVPOOL__F_HAS_CB | UVPOOL__F_CB_LIST),
-                                  memory_order_relaxed);
+        atomic_fetch_and_explicit(
+            &slots[i].state,
+            ~(UVPOOL__F_HAS_CB | UVPOOL__F_CB_LIST | UVPOOL__F_WATCHED),
+            memory_order_relaxed);
         slots[i].cb = NULL;
         slots[i].cb_data = NULL;
       }
-      /* Held and combined futures are on no list: settle them here. Free
-       * slots are settled or never used (state 0). */
+      /* Combined futures are on no list: settle them here (held ones are
+       * on the held list). Free slots are settled or never used (0). */
       if ((s & UVPOOL__STATE_MASK) == UVPOOL_PENDING &&
-          (s & (UVPOOL__F_HELD | UVPOOL__F_COMBINED))) {
-        if (s & UVPOOL__F_HELD)
-          uvpool__count_settled_locked(p, UVPOOL_CANCELLED);
+          (s & UVPOOL__F_COMBINED))
         uvpool__settle(p, &slots[i], UVPOOL_CANCELLED, UV_ECANCELED, NULL);
-      }
     }
   }
 }
@@ -248,6 +288,7 @@ static void disown_pool(uvpool_t *p) {
       uvpool__done_push_chain(p, w->quiet, w->quiet_last);
   }
   uvpool__pend_cancel_all(p, UV_ECANCELED);
+  uvpool__held_cancel_all(p, UV_ECANCELED);
   free_workers(p->workers);
   free_workers(p->zombies);
   p->workers = p->zombies = NULL;
@@ -281,4 +322,5 @@ static void fork_child(void) {
   for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next)
     disown_pool(p); /* which also releases p->mu */
   uv_mutex_unlock(&reg.mu);
+  uvpool__watchers_run(); /* of the futures disown_pool settled */
 }

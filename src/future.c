@@ -14,7 +14,14 @@
  *   word, so registering and delivering callbacks never touch pool->mu in
  *   the common case. Lock order: pool->mu, then F_LOCK.
  * - Once settled, result and status are written before the state (release)
- *   and read after it (acquire); they never change again. */
+ *   and read after it (acquire); they never change again.
+ * - Watchers (combinators' internal callbacks) sit in the callback list as
+ *   nodes with `watched` set, announced by F_WATCHED. Settling takes them
+ *   out under F_LOCK before the future reaches the done list, so delivery
+ *   never sees one, and they run on the settling thread once it holds no
+ *   lock: a settler that holds pool->mu (everyone but a worker finishing
+ *   its own task) leaves them in a per-thread list that
+ *   uvpool__watchers_run() empties after the unlock. */
 #include "internal.h"
 
 #include <assert.h>
@@ -192,9 +199,11 @@ static void funlock(uvpool_future_t *f, uint32_t clear) {
  * settle without mu the task they ran (nobody else may settle a running
  * task); everyone else holds mu. */
 static uint32_t settled_state(uint32_t old, uvpool_state_t st) {
-  return (old & ~UVPOOL__STATE_MASK & ~UVPOOL__F_WAITERS) | (uint32_t)st |
-         UVPOOL__F_ON_DONE_LIST;
+  return (old & ~(UVPOOL__STATE_MASK | UVPOOL__F_WAITERS | UVPOOL__F_WATCHED)) |
+         (uint32_t)st | UVPOOL__F_ON_DONE_LIST;
 }
+
+static void watchers_take(uvpool_future_t *f);
 
 /* Records the outcome and wakes waiters; returns the state before. Alone
  * with f (see uvpool__pool_ref_only), nothing can set a waiter or lock bit
@@ -215,6 +224,8 @@ static uint32_t record(uvpool_future_t *f, uvpool_state_t st, int status,
       ;
     if (old & UVPOOL__F_WAITERS)
       uvpool__futex_wake_all(&f->state);
+    if (old & UVPOOL__F_WATCHED)
+      watchers_take(f);
   }
   return old;
 }
@@ -340,6 +351,7 @@ static uvpool__cbnode_t *node_new(spare_t *sp, uvpool_done_cb cb, void *data) {
   uvpool__cbnode_t *n = sp->n[--sp->have];
   n->cb = cb;
   n->data = data;
+  n->watched = NULL;
   return n;
 }
 
@@ -453,6 +465,127 @@ int uvpool_future_on_done(uvpool_future_t *f, uvpool_done_cb cb, void *data) {
   return rc;
 }
 
+/* ---- watchers ------------------------------------------------------------ */
+
+/* Watchers waiting for this thread to release its locks. */
+static _Thread_local uvpool__cbnode_t *tls_watch, *tls_watch_last;
+
+/* Settling f, which had F_WATCHED: moves its watcher nodes to this
+ * thread's waiting list, keeping the done callbacks in order. */
+static void watchers_take(uvpool_future_t *f) {
+  (void)flock(f, false);
+  uvpool__cbnode_t *tail = f->cb_data, *kept = NULL, *kept_last = NULL;
+  uvpool__cbnode_t *n = tail->next;
+  uint32_t clear = 0;
+  for (;;) {
+    uvpool__cbnode_t *next = n->next;
+    bool last = n == tail;
+    if (n->watched != NULL) {
+      n->next = NULL;
+      if (tls_watch_last != NULL)
+        tls_watch_last->next = n;
+      else
+        tls_watch = n;
+      tls_watch_last = n;
+    } else {
+      if (kept == NULL)
+        kept = n;
+      else
+        kept_last->next = n;
+      kept_last = n;
+    }
+    if (last)
+      break;
+    n = next;
+  }
+  if (kept != NULL) {
+    kept_last->next = kept; /* circular again, tail last */
+    f->cb_data = kept_last;
+  } else {
+    f->cb_data = NULL;
+    clear = UVPOOL__F_CB_LIST | UVPOOL__F_HAS_CB;
+  }
+  funlock(f, clear);
+}
+
+void uvpool__watchers_run(void) {
+  while (tls_watch != NULL) {
+    uvpool__cbnode_t *n = tls_watch;
+    tls_watch = n->next;
+    if (tls_watch == NULL)
+      tls_watch_last = NULL;
+    n->cb(n->watched, n->data); /* may settle more: they queue behind */
+    uvpool__free(n);
+  }
+}
+
+/* Nodes a watcher needs in state s: its own, plus one for an inline done
+ * callback that moves into the list with it. */
+static unsigned watch_nodes_needed(uint32_t s) {
+  return (s & UVPOOL__F_HAS_CB) && !(s & UVPOOL__F_CB_LIST) ? 2 : 1;
+}
+
+/* Under F_LOCK, which returned s: appends node to f's list. */
+static void watch_append(uvpool_future_t *f, uint32_t s, spare_t *sp,
+                         uvpool__cbnode_t *node) {
+  uint32_t set = UVPOOL__F_CB_LIST | UVPOOL__F_HAS_CB;
+  if (s & UVPOOL__F_CB_LIST) {
+    uvpool__cbnode_t *tail = f->cb_data;
+    node->next = tail->next;
+    tail->next = node;
+  } else if (s & UVPOOL__F_HAS_CB) {
+    uvpool__cbnode_t *first = node_new(sp, f->cb, f->cb_data);
+    first->next = node;
+    node->next = first;
+  } else {
+    node->next = node;
+  }
+  /* The fields before the flags: see cb_append. */
+  f->cb = NULL;
+  f->cb_data = node;
+  atomic_fetch_or_explicit(&f->state, set, memory_order_release);
+}
+
+int uvpool__future_watch(uvpool_future_t *f, uvpool_done_cb fn, void *data) {
+  spare_t sp = {{NULL, NULL}, 0};
+  uint32_t s, cur;
+  for (;;) {
+    s = atomic_load_explicit(&f->state, memory_order_acquire);
+    if (uvpool__settled(s))
+      break;
+    if (!spare_fill(&sp, watch_nodes_needed(s))) {
+      spare_free(&sp);
+      return UV_ENOMEM;
+    }
+    s = flock(f, false);
+    if (uvpool__settled(s) || watch_nodes_needed(s) > sp.have) {
+      funlock(f, 0);
+      continue;
+    }
+    /* Announce the watcher while f is unsettled: a settler that comes
+     * later then takes it (waiting for F_LOCK); one that came first makes
+     * this fail, and f is settled. */
+    cur = s;
+    while (!uvpool__settled(cur) &&
+           !atomic_compare_exchange_weak_explicit(
+               &f->state, &cur, cur | UVPOOL__F_WATCHED, memory_order_acq_rel,
+               memory_order_acquire))
+      ;
+    if (uvpool__settled(cur)) {
+      funlock(f, 0);
+      break;
+    }
+    uvpool__cbnode_t *node = node_new(&sp, fn, data);
+    node->watched = f;
+    watch_append(f, cur, &sp, node);
+    funlock(f, 0);
+    spare_free(&sp);
+    return 0;
+  }
+  spare_free(&sp);
+  return 1;
+}
+
 /* ---- queries ------------------------------------------------------------ */
 
 uvpool_state_t uvpool_future_state(const uvpool_future_t *f) {
@@ -526,6 +659,7 @@ int uvpool_future_cancel(uvpool_future_t *f) {
       uvpool__settle(pool, f, UVPOOL_CANCELLED, UV_ECANCELED, NULL);
     } else if (s & UVPOOL__F_HELD) {
       /* Its dependencies go on; when they settle they find it settled. */
+      uvpool__held_remove_locked(pool, f);
       uvpool__settle_task_locked(pool, f, UVPOOL_CANCELLED, UV_ECANCELED, NULL);
     } else {
       uvpool__pend_cancel(pool, f, UV_ECANCELED);
@@ -540,5 +674,6 @@ int uvpool_future_cancel(uvpool_future_t *f) {
     break;
   }
   uv_mutex_unlock(&pool->mu);
+  uvpool__watchers_run();
   return rc;
 }

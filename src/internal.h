@@ -27,6 +27,7 @@
 #define UVPOOL__F_RESULT_FUTURE 0x800u /* result is a referenced future */
 #define UVPOOL__F_PARKED 0x1000u       /* on its lane's parked list */
 #define UVPOOL__F_CB_LIST 0x2000u      /* callbacks in a node list (cb_data) */
+#define UVPOOL__F_WATCHED 0x4000u      /* the list holds watchers (future.c) */
 /* Bits 16-23 count how often a queued task was overtaken by a higher
  * priority one; at UVPOOL__MAX_OVERTAKE it can no longer be passed. */
 #define UVPOOL__OVERTAKE_ONE (1u << 16)
@@ -37,6 +38,7 @@ typedef struct uvpool__cbnode_s {
   struct uvpool__cbnode_s *next;
   uvpool_done_cb cb;
   void *data;
+  uvpool_future_t *watched; /* a watcher's future; NULL: a done callback */
 } uvpool__cbnode_t;
 
 /* 64 bytes: one cache line. Unions hold fields whose lifetimes do not
@@ -199,7 +201,9 @@ struct uvpool_s {
   uvpool__list_t pend;   /* runnable tasks, by priority then age */
   uvpool__lane_t *lanes; /* lanes[0] is the default, uncapped */
   unsigned nlanes;
-  size_t nlane_parked;              /* tasks on the lanes' parked lists */
+  size_t nlane_parked; /* tasks on the lanes' parked lists */
+  uvpool__list_t held; /* tasks waiting for their dependencies (combine.c) */
+  size_t nheld;
   uvpool__ext_t *dl_head, *dl_tail; /* tasks with deadlines, soonest first */
   uv_cond_t dl_cv;
   uv_thread_t dl_tid;
@@ -294,6 +298,15 @@ UVPOOL__HIDDEN void uvpool__settle_task_locked(uvpool_t *pool,
                                                uvpool_state_t st, int status,
                                                void *result);
 UVPOOL__HIDDEN void uvpool__future_deliver(uvpool_t *pool, uvpool_future_t *f);
+/* Registers a watcher: fn(f, data) runs once when f settles, on the
+ * settling thread, with no uvpool lock held. Returns 0; 1 if f settled
+ * already (nothing is registered: the caller runs fn); UV_ENOMEM. */
+UVPOOL__HIDDEN int uvpool__future_watch(uvpool_future_t *f, uvpool_done_cb fn,
+                                        void *data);
+/* Runs the watchers that settlements on this thread left waiting for the
+ * locks to be released. Every thread calls it once it holds no uvpool
+ * lock after a step that may have settled a future. */
+UVPOOL__HIDDEN void uvpool__watchers_run(void);
 UVPOOL__HIDDEN void uvpool__slabs_free(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__free_loop_release(uvpool_t *pool);
 UVPOOL__HIDDEN bool uvpool__free_loop_refill_locked(uvpool_t *pool);
@@ -306,6 +319,15 @@ UVPOOL__HIDDEN void uvpool__pend_cancel(uvpool_t *pool, uvpool_future_t *f,
                                         int status);
 UVPOOL__HIDDEN void uvpool__pend_cancel_all(uvpool_t *pool, int status);
 UVPOOL__HIDDEN void uvpool__lane_done(uvpool_t *pool, unsigned lane);
+/* The held list: tasks of uvpool_submit_after waiting for dependencies. */
+UVPOOL__HIDDEN void uvpool__held_add_locked(uvpool_t *pool, uvpool_future_t *f);
+UVPOOL__HIDDEN void uvpool__held_remove_locked(uvpool_t *pool,
+                                               uvpool_future_t *f);
+/* Settles every held task: CANCELLED for UV_ECANCELED, else FAILED. */
+UVPOOL__HIDDEN void uvpool__held_cancel_all(uvpool_t *pool, int status);
+/* Under mu: whether queued work is being cancelled (a close with
+ * UVPOOL_CANCEL_PENDING, or an exit with UVPOOL_EXIT_CANCEL_PENDING). */
+UVPOOL__HIDDEN bool uvpool__cancelling_queued_locked(const uvpool_t *pool);
 /* Under mu; moves the inbox to the run queue first. */
 UVPOOL__HIDDEN size_t uvpool__queued(uvpool_t *pool);
 /* Under mu: tasks in the run queue (not those parked in lanes). */

@@ -381,6 +381,7 @@ int uvpool_submit(uvpool_t *pool, uvpool_work_cb work, void *arg,
   uv_mutex_unlock(&pool->mu);
   if (owner)
     uvpool__owner_leave(pool);
+  uvpool__watchers_run(); /* of what a failed worker start cancelled */
   return rc;
 }
 
@@ -419,6 +420,7 @@ int uvpool_submit_ex(uvpool_t *pool, const uvpool_task_options_t *o,
   uv_mutex_unlock(&pool->mu);
   if (owner)
     uvpool__owner_leave(pool);
+  uvpool__watchers_run();
   if (rc != 0)
     uvpool__free(e);
   return rc;
@@ -472,8 +474,10 @@ static int close_begin_locked(uvpool_t *pool, unsigned flags,
   pool->close_flags = flags;
   pool->close_cb = cb;
   pool->close_data = data;
-  if (flags & UVPOOL_CANCEL_PENDING)
+  if (flags & UVPOOL_CANCEL_PENDING) {
     uvpool__pend_cancel_all(pool, UV_ECANCELED);
+    uvpool__held_cancel_all(pool, UV_ECANCELED);
+  }
   if (flags & UVPOOL_CANCEL_RUNNING)
     uvpool__cancel_running_locked(pool);
   uv_cond_broadcast(&pool->work_cv);
@@ -499,6 +503,7 @@ int uvpool_close(uvpool_t *pool, unsigned flags, uvpool_close_cb cb,
   rc = close_begin_locked(pool, flags, cb, data);
   uv_mutex_unlock(&pool->mu);
   uvpool__owner_leave(pool);
+  uvpool__watchers_run(); /* of what the close cancelled */
   return rc;
 }
 

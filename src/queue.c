@@ -282,6 +282,35 @@ void uvpool__lane_done(uvpool_t *pool, unsigned lane) {
   uvpool__wake_locked(pool);
 }
 
+void uvpool__held_add_locked(uvpool_t *pool, uvpool_future_t *f) {
+  list_insert_after(&pool->held, pool->held.tail, f);
+  pool->nheld++;
+}
+
+void uvpool__held_remove_locked(uvpool_t *pool, uvpool_future_t *f) {
+  list_unlink(&pool->held, f);
+  pool->nheld--;
+  if (atomic_load(&pool->exiting)) /* the exit handler waits for these */
+    uv_cond_broadcast(&pool->drain_cv);
+}
+
+void uvpool__held_cancel_all(uvpool_t *pool, int status) {
+  bool cancel = status == UV_ECANCELED;
+  while (pool->held.head != NULL) {
+    uvpool_future_t *f = pool->held.head;
+    uvpool__held_remove_locked(pool, f);
+    atomic_fetch_and_explicit(&f->state, ~UVPOOL__F_HELD, memory_order_relaxed);
+    uvpool__settle_task_locked(
+        pool, f, cancel ? UVPOOL_CANCELLED : UVPOOL_FAILED, status, NULL);
+  }
+}
+
+bool uvpool__cancelling_queued_locked(const uvpool_t *pool) {
+  return (pool->closing && (pool->close_flags & UVPOOL_CANCEL_PENDING)) ||
+         (atomic_load(&((uvpool_t *)pool)->exiting) &&
+          (pool->opts.flags & UVPOOL_EXIT_CANCEL_PENDING));
+}
+
 /* Settles a queued task without running it: cancelled (UV_ECANCELED,
  * UV_ETIMEDOUT) or failed (a broken pool's code). */
 void uvpool__pend_cancel(uvpool_t *pool, uvpool_future_t *f, int status) {

@@ -102,6 +102,7 @@ void uvpool__kick(uvpool_t *pool) {
   uv_mutex_lock(&pool->mu);
   uvpool__kick_locked(pool);
   uv_mutex_unlock(&pool->mu);
+  uvpool__watchers_run();
 }
 
 /* A finished task whose settlement is still to be published. */
@@ -146,6 +147,8 @@ static void publish(uvpool_t *pool, uvpool__worker_t *w, outcome_t *o) {
     quiet_keep(pool, w, o->f);
   o->f = NULL;
   atomic_store_explicit(&w->publishing, false, memory_order_release);
+  /* Combinations and dependent tasks that waited for f: see combine.c. */
+  uvpool__watchers_run();
 }
 
 /* Under mu: the counters of a finished task, and its outcome. */
@@ -389,6 +392,7 @@ static void worker_main(void *arg) {
   pool->nidle--;
   worker_leave_locked(pool, w);
   uv_mutex_unlock(&pool->mu);
+  uvpool__watchers_run();
 }
 
 /* Under mu. Whether one more worker is wanted: the workers started or

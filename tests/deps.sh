@@ -3,7 +3,7 @@
 uvpool_install_deps() {
   local missing=()
   for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "ok installed" >/dev/null ||
       missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0

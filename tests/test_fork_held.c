@@ -15,13 +15,14 @@ static bool settled(void *f) { return uvpool_future_state(f) >= UVPOOL_DONE; }
 static void fork_with_held_task(void **state) {
   uvpool_t *pool;
   uvpool_future_t *dep = NULL, *held = NULL;
+  t_gate_t *g = t_gate_new();
   int wstatus = 0;
   pid_t pid;
   (void)state;
   uv_loop_t *loop = t_loop_new();
   pool = t_pool_new(loop, NULL);
-  assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &dep), 0);
-  assert_int_equal(uvpool_future_wait(dep, -1), 0); /* DONE, undelivered */
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, &dep), 0);
+  uv_sem_wait(&g->started); /* dep runs: held waits for it */
   assert_int_equal(uvpool_submit_after(pool, &dep, 1, t_work_ok, NULL, &held),
                    0);
   assert_int_equal(uvpool_future_state(held), UVPOOL_PENDING);
@@ -50,12 +51,15 @@ static void fork_with_held_task(void **state) {
     _exit(code);
   }
   assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+  uv_sem_post(&g->go); /* in the parent, dep completes and held runs */
   t_run_until(loop, settled, held);
   assert_int_equal(uvpool_future_wait(held, -1), 0);
   uvpool_future_unref(dep);
   uvpool_future_unref(held);
+  assert_int_equal(uvpool_future_state(held), UVPOOL_DONE);
   t_pool_close(pool, 0);
   t_loop_free(loop);
+  t_gate_free(g);
   assert_true(WIFEXITED(wstatus));
   print_message("child exit code %d (1: unsettled at fork, 2: wrong "
                 "status)\n",

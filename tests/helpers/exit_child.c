@@ -310,9 +310,9 @@ static int sc_return_from_main(void) {
 }
 
 /* Composition at exit: queued lane, deadline and priority tasks still run
- * (files 4-8); a submit_after task (file 3) is never released, because
- * no callback runs once exit began, as the header documents; nothing
- * hangs. */
+ * (files 4-8), and so does the submit_after task (file 3): it is released
+ * when its last dependency completes, on the worker that completed it,
+ * with no callback; nothing hangs. */
 static int sc_exit_with_composition(void) {
   uvpool_t *p = pool_new_max(2);
   uvpool_future_t *deps[3], *all = NULL, *after = NULL;

@@ -16,7 +16,9 @@ cmake --build "$prefix/consumer" >/dev/null
 "$prefix/consumer/consumer_shared"
 "$prefix/consumer/consumer_static"
 # The shared consumer must resolve uvpool from the installed copy.
-ldd "$prefix/consumer/consumer_shared" | grep -q "$prefix"
+# grep reads to the end: with -q it may close the pipe while ldd still
+# writes, and pipefail would then fail on ldd's SIGPIPE.
+ldd "$prefix/consumer/consumer_shared" | grep "$prefix" >/dev/null
 
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 cc -std=c11 -D_GNU_SOURCE "$here/consumer/main.c" -o "$prefix/consumer_pc" \

@@ -12,7 +12,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
 for p in libuvpool0 libuvpool-dev; do
-  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "ok installed" >/dev/null; then
     echo "deb_check: $p is installed already; remove it first"
     exit 1
   fi
@@ -38,7 +38,7 @@ cmake --build "$work/consumer" >/dev/null
 "$work/consumer/consumer_shared"
 "$work/consumer/consumer_static"
 ldd "$work/consumer/consumer_shared" |
-  grep -Eq "libuvpool.so.0 => /(usr/)?lib/" ||
+  grep -E "libuvpool.so.0 => /(usr/)?lib/" >/dev/null ||
   { echo "deb_check: the consumer does not use the packaged library"; exit 1; }
 cc -std=c11 -D_GNU_SOURCE "$here/consumer/main.c" -o "$work/consumer_pc" \
   $(pkg-config --cflags --libs uvpool)
