@@ -154,16 +154,27 @@ static void future_free(uvpool_future_t *f) {
   uvpool__pool_release(pool);
 }
 
+/* A free future has no reference: taking or dropping one then is a
+ * double release (or use after release). Caught while the slot is free;
+ * once reused, the call hits another future, as with any allocator. The
+ * check is one compare on a value the atomic returns anyway. */
 uvpool_future_t *uvpool_future_ref(uvpool_future_t *f) {
-  if (f != NULL)
-    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+  if (f != NULL &&
+      atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed) == 0)
+    uvpool__misuse("uvpool_future_ref", "future already released");
   return f;
 }
 
 void uvpool_future_unref(uvpool_future_t *f) {
-  if (f != NULL &&
-      atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
+  uint32_t old;
+  if (f == NULL)
+    return;
+  old = atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel);
+  if (old == 1)
     future_free(f);
+  else if (old == 0)
+    uvpool__misuse("uvpool_future_unref",
+                   "future released more often than referenced");
 }
 
 /* ---- the callback lock ------------------------------------------------ */
@@ -431,6 +442,8 @@ int uvpool_future_on_done(uvpool_future_t *f, uvpool_done_cb cb, void *data) {
   uint32_t s;
   if (f == NULL || cb == NULL)
     return UV_EINVAL;
+  if (atomic_load_explicit(&f->refs, memory_order_relaxed) == 0)
+    uvpool__misuse("uvpool_future_on_done", "future already released");
   pool = uvpool__future_pool(f);
   if (atomic_load(&pool->exiting))
     return UV_ESHUTDOWN;

@@ -8,12 +8,19 @@
  *    (future.c). Work and done callbacks run with no uvpool lock held, so
  *    they may call any uvpool function, exit() or fork().
  * 2. Lock order: exit registry lock, then pool->mu, then a future's
- *    F_LOCK bit. No code takes them the other way round.
+ *    F_LOCK bit. No code takes them the other way round. The owner lock
+ *    (owner.c), which guards the runner's private state, is taken before
+ *    pool->mu, or only tried under it; it is waited for with no lock held.
+ *    Watchers (combine.c) run with no lock held: a settler under pool->mu
+ *    leaves them for after its unlock (uvpool__watchers_run).
  * 3. A future is on at most one list at a time: pending queue, a worker's
  *    hands (the task it runs, or a settled fire-and-forget future it
  *    keeps for a batch push), the done list, or the free list. The pool
  *    owns one reference from submit until its first delivery; requeueing
  *    for callbacks added later takes another.
+ * 3b. The loop thread is the thread that runs the loop (owner.c), seen at
+ *    every iteration; loop-only libuv calls (uv_ref, uv_close) are made by
+ *    the holder of the owner lock or from the pool's own callbacks.
  * 4. Results reach the loop only through the done list plus one
  *    uv_async_send. A worker pushes and sends without mu but before it
  *    idles or leaves the pool; every other thread does both under mu. The

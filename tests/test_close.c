@@ -2,6 +2,8 @@
  * callback, last; the loop keeps running meanwhile. */
 #include "util.h"
 
+#include <sched.h>
+
 typedef struct {
   int done_calls;
   int done_calls_at_close;
@@ -71,6 +73,37 @@ static void close_with_cancel_pending_cancels_queued_only(void **state) {
   uvpool_future_unref(run);
   for (int i = 0; i < 5; i++)
     uvpool_future_unref(q[i]);
+  t_gate_free(g);
+}
+
+/* Runs until asked to stop, as a task that polls for cancellation does. */
+static int work_until_cancelled(void *arg, void **result) {
+  t_gate_t *g = arg;
+  (void)result;
+  uv_sem_post(&g->started);
+  while (!uvpool_cancel_requested())
+    sched_yield(); /* the task's own workload */
+  return UV_ECANCELED;
+}
+
+static void close_cancel_running_stops_running_and_later_tasks(void **state) {
+  uvpool_future_t *running = NULL, *queued = NULL;
+  t_gate_t *g = t_gate_new();
+  (void)state;
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_max(loop, 1);
+  assert_int_equal(uvpool_submit(pool, work_until_cancelled, g, &running), 0);
+  uv_sem_wait(&g->started);
+  assert_int_equal(uvpool_submit(pool, work_until_cancelled, g, &queued), 0);
+  /* Without CANCEL_PENDING the queued task still runs, asked to stop. */
+  t_pool_close(pool, UVPOOL_CANCEL_RUNNING);
+  assert_int_equal(uvpool_future_state(running), UVPOOL_CANCELLED);
+  assert_int_equal(uvpool_future_state(queued), UVPOOL_CANCELLED);
+  assert_int_equal(uvpool_future_status(queued), UV_ECANCELED);
+  assert_int_equal(atomic_load(&g->ran), 0); /* work_until_cancelled */
+  uvpool_future_unref(running);
+  uvpool_future_unref(queued);
+  t_loop_free(loop);
   t_gate_free(g);
 }
 
@@ -243,6 +276,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T_TEST(close_runs_queued_tasks_then_callback_last),
       T_TEST(close_with_cancel_pending_cancels_queued_only),
+      T_TEST(close_cancel_running_stops_running_and_later_tasks),
       T_TEST(close_does_not_block_the_loop),
       T_TEST(loop_close_is_ebusy_while_pool_open),
       T_TEST(close_idle_pool_finishes),

@@ -318,6 +318,70 @@ static void close_runs_dependants_released_while_closing(void **state) {
   t_gate_free(g.hold);
 }
 
+/* Combinations settle when their inputs do, on the thread that settles
+ * them: a wait on the loop thread returns with the loop not running. */
+static void
+waiting_on_when_all_on_the_loop_thread_needs_no_loop_run(void **state) {
+  uvpool_future_t *in[2], *all;
+  (void)state;
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &in[i]), 0);
+  assert_int_equal(uvpool_when_all(in, 2, 0, &all), 0);
+  assert_int_equal(uvpool_future_wait(all, -1), 0);
+  assert_int_equal(uvpool_future_state(all), UVPOOL_DONE);
+  for (int i = 0; i < 2; i++)
+    uvpool_future_unref(in[i]);
+  uvpool_future_unref(all);
+  t_pool_close(pool, 0);
+  t_loop_free(loop);
+}
+
+static void
+waiting_on_when_any_on_the_loop_thread_needs_no_loop_run(void **state) {
+  uvpool_future_t *in[2], *any;
+  t_gate_t *g = t_gate_new();
+  (void)state;
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, &in[0]), 0);
+  assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &in[1]), 0);
+  assert_int_equal(uvpool_when_any(in, 2, &any), 0);
+  assert_int_equal(uvpool_future_wait(any, -1), 0);
+  assert_ptr_equal(uvpool_future_result(any), in[1]);
+  uv_sem_post(&g->go);
+  for (int i = 0; i < 2; i++)
+    uvpool_future_unref(in[i]);
+  uvpool_future_unref(any);
+  t_pool_close(pool, 0);
+  t_loop_free(loop);
+  t_gate_free(g);
+}
+
+static void
+waiting_on_submit_after_on_the_loop_thread_needs_no_loop_run(void **state) {
+  uvpool_future_t *dep, *after;
+  static _Atomic int ran; /* its task writes it, even after a failure */
+  t_gate_t *g = t_gate_new();
+  (void)state;
+  atomic_store(&ran, 0);
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
+  assert_int_equal(uvpool_submit(pool, t_work_gate, g, &dep), 0);
+  assert_int_equal(
+      uvpool_submit_after(pool, &dep, 1, t_work_count, &ran, &after), 0);
+  uv_sem_post(&g->go);
+  assert_int_equal(uvpool_future_wait(after, -1), 0);
+  assert_int_equal(uvpool_future_state(after), UVPOOL_DONE);
+  assert_int_equal(atomic_load(&ran), 1);
+  uvpool_future_unref(dep);
+  uvpool_future_unref(after);
+  t_pool_close(pool, 0);
+  t_loop_free(loop);
+  t_gate_free(g);
+}
+
 static void higher_priority_starts_first_fifo_within(void **state) {
   enum { N = 6 };
   t_gated_t g;
@@ -533,6 +597,9 @@ int main(void) {
       T_TEST(submit_after_cancelled_dependency_cancels),
       T_TEST(close_cancel_pending_settles_queued_dependants),
       T_TEST(close_runs_dependants_released_while_closing),
+      T_TEST(waiting_on_when_all_on_the_loop_thread_needs_no_loop_run),
+      T_TEST(waiting_on_when_any_on_the_loop_thread_needs_no_loop_run),
+      T_TEST(waiting_on_submit_after_on_the_loop_thread_needs_no_loop_run),
       T_TEST(higher_priority_starts_first_fifo_within),
       T_TEST(low_priority_task_is_not_starved),
       T_TEST(queued_task_past_deadline_times_out_while_workers_busy),

@@ -1,6 +1,8 @@
 /* Bad input and failures: a clear error, and nothing changes. */
 #include "util.h"
 
+#include <netdb.h>
+
 static void null_arguments_are_einval(void **state) {
   uvpool_t *pool = NULL;
   uvpool_stats_t s;
@@ -62,6 +64,34 @@ static void submit_after_close_began_is_eshutdown(void **state) {
   assert_int_equal(uvpool_submit(pool, t_work_ok, NULL, &f), UV_ESHUTDOWN);
   assert_ptr_equal(f, (uvpool_future_t *)loop); /* untouched */
   assert_int_equal(uvpool_close(pool, 0, NULL, NULL), UV_EINVAL);
+  t_loop_free(loop);
+}
+
+/* getaddrinfo's codes collide with -errno: mapped, uv_strerror tells. */
+static int work_gai_noname(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return uvpool_gai_error(EAI_NONAME);
+}
+
+static void gai_codes_map_to_libuvs(void **state) {
+  uvpool_future_t *f = NULL;
+  (void)state;
+  assert_int_equal(uvpool_gai_error(0), 0);
+  assert_int_equal(uvpool_gai_error(EAI_NONAME), UV_EAI_NONAME);
+  assert_int_equal(uvpool_gai_error(EAI_AGAIN), UV_EAI_AGAIN);
+  assert_int_equal(uvpool_gai_error(EAI_FAIL), UV_EAI_FAIL);
+  assert_int_equal(uvpool_gai_error(EAI_MEMORY), UV_EAI_MEMORY);
+  assert_int_equal(uvpool_gai_error(EAI_SERVICE), UV_EAI_SERVICE);
+  assert_int_equal(uvpool_gai_error(12345), UV_EAI_FAIL);
+  uv_loop_t *loop = t_loop_new();
+  uvpool_t *pool = t_pool_new(loop, NULL);
+  assert_int_equal(uvpool_submit(pool, work_gai_noname, NULL, &f), 0);
+  assert_int_equal(uvpool_future_wait(f, -1), 0);
+  assert_int_equal(uvpool_future_status(f), UV_EAI_NONAME);
+  assert_string_equal(uv_err_name(uvpool_future_status(f)), "EAI_NONAME");
+  uvpool_future_unref(f);
+  t_pool_close(pool, 0);
   t_loop_free(loop);
 }
 
@@ -232,6 +262,7 @@ int main(void) {
       T_TEST(on_done_with_null_callback_is_einval),
       T_TEST(min_above_max_is_einval),
       T_TEST(submit_after_close_began_is_eshutdown),
+      T_TEST(gai_codes_map_to_libuvs),
       T_TEST(full_queue_is_eagain_and_queues_nothing),
       T_TEST(allocation_failure_in_new_is_enomem),
       T_TEST(allocation_failure_in_submit_is_enomem),

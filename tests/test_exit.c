@@ -354,6 +354,51 @@ static void exit_timeout_abandons_stuck_task(void **state) {
              (unsigned long long)r->ms);
 }
 
+/* DIR/child.log (the child's stdout and stderr) contains want. */
+static void expect_log(const run_t *r, const char *want) {
+  char path[512], buf[8192];
+  size_t n = 0;
+  FILE *fp;
+  path_of(r, path, sizeof(path), "child.log");
+  fp = fopen(path, "r");
+  if (fp != NULL) {
+    n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+  }
+  buf[n] = '\0';
+  if (strstr(buf, want) == NULL) {
+    dump_log(r);
+    fail_msg("%s: the child's output lacks \"%s\"", r->scenario, want);
+  }
+}
+
+static void exit_waiting_for_a_stuck_task_says_so_on_stderr(void **state) {
+  run_t *r = *state;
+  run_bounded(r, "exit_stuck_warns", 2 * BOUND_MS);
+  expect_exit(r, 4);
+  expect_log(r, "uvpool: exit waits for pool \"stuckpool\": 1 task still "
+                "runs, 0 wait for dependencies; exit_timeout_ms bounds this "
+                "wait (now 4000 ms)");
+  if (r->ms < 3000)
+    fail_msg("exit took %llu ms, expected >= 3000 (the warning comes at 3 s)",
+             (unsigned long long)r->ms);
+}
+
+static void exit_cancel_running_stops_a_task_that_polls(void **state) {
+  run_t *r = *state;
+  run(r, "exit_cancel_running");
+  expect_exit(r, 0);
+  expect_fact(r, "saw_cancel", "1");
+}
+
+static void exit_cancel_pending_cancels_a_waiting_dependant(void **state) {
+  run_t *r = *state;
+  run(r, "exit_cancel_pending_dependant");
+  expect_exit(r, 0);
+  expect_file_complete(r, 0);
+  expect_no_file(r, 1);
+}
+
 static void exit_after_close_exits_cleanly(void **state) {
   run_t *r = *state;
   run(r, "exit_after_close");
@@ -535,6 +580,9 @@ int main(void) {
       T(exit_from_other_thread_completes_tasks_and_keeps_status),
       T(exit_cancel_pending_finishes_running_and_skips_queued),
       T(exit_timeout_abandons_stuck_task),
+      T(exit_waiting_for_a_stuck_task_says_so_on_stderr),
+      T(exit_cancel_running_stops_a_task_that_polls),
+      T(exit_cancel_pending_cancels_a_waiting_dependant),
       T(exit_after_close_exits_cleanly),
       T(exit_with_unused_pool_starts_no_thread),
       T(exit_drains_every_open_pool),

@@ -461,6 +461,63 @@ static int sc_exit_timeout_stuck(void) {
   exit(4);
 }
 
+/* A task that never returns and the default... almost: exit_timeout_ms
+ * 4000, past the 3 s after which the exit handler says on stderr what it
+ * waits for. exit(4) ends the process at the timeout. */
+static int sc_exit_stuck_warns(void) {
+  uvpool_options_t o;
+  uvpool_t *p;
+  opts_init(&o, 1);
+  o.name = "stuckpool";
+  o.exit_timeout_ms = 4000;
+  p = pool_new(&o);
+  check(uvpool_submit(p, work_stuck, NULL, NULL), "submit");
+  uv_sem_wait(&g_started);
+  exit(4);
+}
+
+/* Polls uvpool_cancel_requested() until exit asks it to stop. */
+static int work_until_cancelled(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  uv_sem_post(&g_started);
+  while (!uvpool_cancel_requested())
+    workload_pause(1000);
+  fact("saw_cancel", "1");
+  return UV_ECANCELED;
+}
+
+/* UVPOOL_EXIT_CANCEL_RUNNING: a task that runs until asked to stop, with
+ * the default exit_timeout_ms (forever), does not hold exit. */
+static int sc_exit_cancel_running(void) {
+  uvpool_options_t o;
+  uvpool_t *p;
+  opts_init(&o, 1);
+  o.flags = UVPOOL_EXIT_CANCEL_RUNNING;
+  p = pool_new(&o);
+  check(uvpool_submit(p, work_until_cancelled, NULL, NULL), "submit");
+  uv_sem_wait(&g_started);
+  return 0;
+}
+
+/* UVPOOL_EXIT_CANCEL_PENDING cancels a task that waits for its dependency
+ * like any queued task: file 1 is never written. File 0, running at exit,
+ * completes. */
+static int sc_exit_cancel_pending_dependant(void) {
+  uvpool_options_t o;
+  uvpool_t *p;
+  uvpool_future_t *dep = NULL;
+  opts_init(&o, 1);
+  o.flags = UVPOOL_EXIT_CANCEL_PENDING;
+  p = pool_new(&o);
+  submit_files(p, 0, 1, true, &dep);
+  g_task[1].id = 1;
+  check(uvpool_submit_after(p, &dep, 1, work_file, &g_task[1], NULL),
+        "submit_after");
+  arm_release_at_exit();
+  return 0;
+}
+
 static void on_closed(uvpool_t *pool, void *data) {
   (void)pool;
   *(int *)data = 1;
@@ -1009,6 +1066,9 @@ static const struct {
     {"exit_from_other_thread", sc_exit_from_other_thread},
     {"exit_cancel_pending", sc_exit_cancel_pending},
     {"exit_timeout_stuck", sc_exit_timeout_stuck},
+    {"exit_stuck_warns", sc_exit_stuck_warns},
+    {"exit_cancel_running", sc_exit_cancel_running},
+    {"exit_cancel_pending_dependant", sc_exit_cancel_pending_dependant},
     {"exit_after_close", sc_exit_after_close},
     {"exit_unused_pool", sc_exit_unused_pool},
     {"several_pools", sc_several_pools},
