@@ -395,7 +395,6 @@ static void exit_cancel_pending_cancels_a_waiting_dependant(void **state) {
   run_t *r = *state;
   run(r, "exit_cancel_pending_dependant");
   expect_exit(r, 0);
-  expect_file_complete(r, 0);
   expect_no_file(r, 1);
 }
 
