@@ -491,9 +491,10 @@ static void run_op(int op, input_t *in, bool loop) {
       break;
     rc = uvpool_lane_new(fz.pool, max, &lane);
     if (rc == 0) {
-      FZ_CHECK(lane == ++fz.nlanes);
+      FZ_CHECK(!fz.closing && lane == ++fz.nlanes);
     } else {
-      FZ_CHECK(rc == UV_ENOMEM && armed && lane == 0);
+      FZ_CHECK(lane == 0 && ((rc == UV_ENOMEM && armed) ||
+                             (rc == UV_ESHUTDOWN && fz.closing)));
     }
     break;
   }
