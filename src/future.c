@@ -588,9 +588,10 @@ int uvpool__future_watch(uvpool_future_t *f, uvpool_done_cb fn, void *data) {
       funlock(f, 0);
       break;
     }
+    /* s, not cur, for the list bits: only holders of F_LOCK change them. */
     uvpool__cbnode_t *node = node_new(&sp, fn, data);
     node->watched = f;
-    watch_append(f, cur, &sp, node);
+    watch_append(f, s, &sp, node);
     funlock(f, 0);
     spare_free(&sp);
     return 0;
