@@ -47,7 +47,7 @@ void uvpool__on_handle_closed(uv_handle_t *h) {
 /* Under mu. A close finishes once nothing is queued, running, undelivered
  * or alive: then no thread can send on the handle any more. */
 static bool close_can_finish_locked(uvpool_t *pool) {
-  return pool->closing && pool->nworkers == 0 &&
+  return pool->closing && uvpool__supply_workers(pool) == 0 &&
          atomic_load(&pool->done) == NULL && pool->outstanding == 0 &&
          uvpool__queued(pool) == 0;
 }
@@ -58,7 +58,7 @@ static bool close_can_finish_locked(uvpool_t *pool) {
 static void close_finish(uvpool_t *pool) {
   uvpool__deadline_stop(pool);
   uvpool__monitor_stop(pool);
-  uvpool__reap(pool);
+  uvpool__supply_reap(pool);
   uvpool__registry_remove(pool);
   uv_close((uv_handle_t *)&pool->async, uvpool__on_handle_closed);
 }
@@ -167,7 +167,7 @@ void uvpool__async_cb(uv_async_t *handle) {
   finish = close_can_finish_locked(pool);
   if (finish)
     atomic_store(&pool->finished, true);
-  reap = pool->zombies != NULL;
+  reap = uvpool__supply_reap_due_locked(pool);
   uv_mutex_unlock(&pool->mu);
   uvpool__owner_leave(pool);
 
@@ -175,5 +175,5 @@ void uvpool__async_cb(uv_async_t *handle) {
     uvpool__hook(UVPOOL__HOOK_CLOSE_DECIDED, pool);
     close_finish(pool);
   } else if (reap)
-    uvpool__reap(pool);
+    uvpool__supply_reap(pool);
 }

@@ -81,6 +81,11 @@ bool uvpool__registry_has_handle(const uv_handle_t *h) {
 
 /* ---- process exit ------------------------------------------------------ */
 
+void uvpool__exit_changed_locked(uvpool_t *pool) {
+  if (atomic_load_explicit(&pool->exiting, memory_order_relaxed))
+    uv_cond_broadcast(&pool->drain_cv);
+}
+
 /* Under p->mu. Stops intake and wakes every worker so that idle ones
  * leave and busy ones leave once the queue is empty. */
 static void exit_begin_locked(uvpool_t *p, bool self_is_worker) {
@@ -91,14 +96,15 @@ static void exit_begin_locked(uvpool_t *p, bool self_is_worker) {
     uvpool__held_cancel_all(p, UV_ECANCELED);
   }
   if (p->opts.flags & UVPOOL_EXIT_CANCEL_RUNNING)
-    uvpool__cancel_running_locked(p);
+    (void)uvpool__supply_cancel_running_locked(p);
   /* The calling worker will never come back for the queue; and a
    * lock-free submit may have pushed after the last worker left and not
    * yet taken mu to start one. The inbox is closed now, so this look is
    * final. */
-  if (uvpool__queued(p) > 0 && p->nworkers == (self_is_worker ? 1u : 0u))
-    (void)uvpool__spawn_locked(p, 0);
-  uv_cond_broadcast(&p->work_cv);
+  if (uvpool__queued(p) > 0 &&
+      uvpool__supply_workers(p) == (self_is_worker ? 1u : 0u))
+    (void)uvpool__supply_spawn_locked(p, 0);
+  uvpool__supply_broadcast_locked(p);
 }
 
 /* How long the exit handler waits for a pool's tasks before it says so on
@@ -137,15 +143,13 @@ static void exit_wait_locked(uvpool_t *p, const uvpool__worker_t *me,
   uint64_t warn_at = start + EXIT_WARN_NS;
   bool timed_out = t == 0;
   bool warned = deadline <= warn_at; /* the timeout comes first anyway */
-  unsigned self = me != NULL && me->pool == p;
-  unsigned self_running = self && me->current != NULL;
   if (timed_out)
     exit_cancel_queued_locked(p);
   for (;;) {
-    unsigned others = p->nworkers - self;
+    unsigned running;
+    unsigned others = uvpool__supply_others_locked(p, me, &running);
     uint64_t now = uv_hrtime(), until;
-    if ((others == 0 && p->nheld == 0) ||
-        (timed_out && others == p->nrunning - self_running))
+    if ((others == 0 && p->nheld == 0) || (timed_out && others == running))
       return;
     if (!timed_out && now >= deadline) {
       timed_out = true;
@@ -154,7 +158,7 @@ static void exit_wait_locked(uvpool_t *p, const uvpool__worker_t *me,
     }
     if (!warned && now >= warn_at) {
       warned = true;
-      exit_warn(p, p->nrunning - self_running, t);
+      exit_warn(p, running, t);
     }
     until = timed_out ? UINT64_MAX : deadline;
     if (!warned && warn_at < until)
@@ -198,7 +202,7 @@ static void exit_handler(void) {
     uv_mutex_unlock(&p->mu);
     uvpool__watchers_run();
     /* Zombies are threads that left the pool: joining them is bounded. */
-    uvpool__reap(p);
+    uvpool__supply_reap(p);
     uvpool__deadline_stop(p);
     uvpool__monitor_stop(p);
     uvpool__pool_release(p);
@@ -215,9 +219,8 @@ static void fork_prepare(void) {
     uv_mutex_lock(&p->mu);
     /* A worker publishes its last outcome right after unlocking mu, with
      * no lock: let it finish, or the child never settles that future. */
-    for (uvpool__worker_t *w = p->workers; w != NULL; w = w->next)
-      while (atomic_load_explicit(&w->publishing, memory_order_acquire))
-        sched_yield();
+    while (uvpool__supply_publishing(p))
+      sched_yield();
   }
 }
 
@@ -225,14 +228,6 @@ static void fork_parent(void) {
   for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next)
     uv_mutex_unlock(&p->mu);
   uv_mutex_unlock(&reg.mu);
-}
-
-static void free_workers(uvpool__worker_t *w) {
-  while (w != NULL) {
-    uvpool__worker_t *next = w->next;
-    uvpool__free(w);
-    w = next;
-  }
 }
 
 /* In the child only this thread exists: the pool's workers are gone. What
@@ -279,39 +274,20 @@ static void disown_pool(uvpool_t *p) {
   p->close_data = NULL;
   uvpool__inbox_close(p);
   clear_future_locks(p);
-  for (uvpool__worker_t *w = p->workers; w != NULL; w = w->next) {
-    if (w->current != NULL)
-      uvpool__settle_task_locked(p, w->current, UVPOOL_CANCELLED, UV_ECANCELED,
-                                 NULL);
-    /* Settled futures a worker kept for a batch: the loop recycles them. */
-    if (w->quiet != NULL)
-      uvpool__done_push_chain(p, w->quiet, w->quiet_last);
-  }
+  uvpool__supply_fork_child(p);
+  uvpool__monitor_fork_child(p);
   uvpool__pend_cancel_all(p, UV_ECANCELED);
   uvpool__held_cancel_all(p, UV_ECANCELED);
-  free_workers(p->workers);
-  free_workers(p->zombies);
-  p->workers = p->zombies = NULL;
-  p->nidle = p->nrunning = p->nleaving = 0;
-  p->nworkers = 0;
-  p->nthreads = 0; /* none of them exists here: nothing to join */
-  p->nparked = 0;
-  p->nstarting = 0;
-  p->nspinning = 0;
-  p->wake_pending = false;
-  p->dl_running = false;  /* the deadline thread is gone too */
-  p->mon_running = false; /* and the monitor */
-  p->mon_sleeping = false;
+  p->dl_running = false;    /* the deadline thread is gone too */
   p->loop_watching = false; /* a fork during the loop thread's wait */
+  p->nthreads = 0;          /* none of them exists here: nothing to join */
   /* Nobody waits on these in the child; fresh ones are safe to reuse.
    * The mutex, held since fork_prepare, is replaced rather than unlocked:
    * glibc counts the parent's threads that waited on a condition variable
    * with it as its users, and would refuse to destroy it when the child
    * frees the pool. */
-  uv_cond_init(&p->work_cv);
   uv_cond_init(&p->drain_cv);
   uv_cond_init(&p->dl_cv);
-  uv_cond_init(&p->mon_cv);
   if (uv_mutex_init(&p->mu) != 0)
     abort(); /* GCOVR_EXCL_LINE: glibc's default mutex init cannot fail */
 }

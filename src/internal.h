@@ -109,7 +109,9 @@ typedef struct uvpool__worker_s {
   int ktid;                 /* kernel thread id, set before it takes mu */
   uv_thread_t tid;
   unsigned id;
-  bool idle_exit;          /* leaves for idleness; counted in pool->nleaving */
+  bool idle_exit;          /* leaves for idleness; counted in supply.nleaving */
+  bool spun;               /* spun since its last task (supply.c) */
+  uint64_t idle_since;     /* when it last ran out of tasks */
   _Atomic bool publishing; /* holds an outcome not yet published */
   /* Settled futures nothing can observe, not yet on the done list (see
    * worker.c); touched by the worker only while publishing is set, and by
@@ -128,6 +130,32 @@ typedef struct {
   unsigned depth;           /* the holder's nested steps */
   _Atomic bool polling;     /* the runner is between prepare and check */
 } uvpool__owner_t;
+
+/* Worker supply (supply.c): the workers, their counts, and the rules that
+ * start, wake, spin, park and retire them. Changed only through supply.c. */
+typedef struct {
+  /* Read without mu by the lock-free submit's kick; written under mu,
+   * rarely (start, park, spin, leave), never per task. */
+  _Atomic unsigned nworkers, nparked, nspinning;
+  _Atomic bool wake_pending; /* a parked worker was signalled */
+  /* Under mu. */
+  uv_cond_t work_cv;         /* parked workers wait here */
+  uvpool__worker_t *workers; /* alive */
+  uvpool__worker_t *zombies; /* left, not yet joined */
+  unsigned nstarting;        /* started, not yet past thread_init */
+  unsigned nidle, nrunning, npeak, next_id;
+  unsigned nleaving;   /* idle workers that decided to leave */
+  bool cancel_running; /* a close or exit asked running tasks to stop */
+} uvpool__supply_t;
+
+/* The monitor thread (monitor.c). */
+typedef struct {
+  uv_cond_t cv; /* it waits here */
+  uv_thread_t tid;
+  bool stop;             /* under mu: stopped for good */
+  _Atomic bool running;  /* the thread exists; read by submit */
+  _Atomic bool sleeping; /* it waits for a backlog; read by the kick */
+} uvpool__monitor_t;
 
 /* The pool is laid out in cache-line groups by who writes what, so that
  * the loop thread's lock-free submit touches no line that workers write
@@ -165,16 +193,12 @@ struct uvpool_s {
    * closed bit, moved to pend by holders of mu (see queue.c). */
   UVPOOL__LINE _Atomic uintptr_t inbox;
 
-  /* Worker counts the lock-free submit reads; written under mu, rarely
-   * (start, park, spin, leave), never per task. */
-  UVPOOL__LINE _Atomic unsigned nworkers, nparked;
-  _Atomic unsigned nstarting; /* spawned, not yet past thread_init */
-  _Atomic unsigned nspinning; /* at most one worker spins for a task */
-  _Atomic bool wake_pending;  /* a parked worker was signalled */
-  _Atomic bool exiting;       /* process exit began */
-  _Atomic bool finished;      /* close finished: no more callbacks */
-  _Atomic bool mon_running;   /* the monitor thread runs (monitor.c) */
-  _Atomic bool mon_sleeping;  /* it waits for a backlog to watch */
+  /* The worker supply: its first members are what the lock-free submit
+   * reads, written rarely. */
+  UVPOOL__LINE uvpool__supply_t supply;
+  uvpool__monitor_t monitor;
+  _Atomic bool exiting;  /* process exit began */
+  _Atomic bool finished; /* close finished: no more callbacks */
 
   /* Settled futures for the loop: a multi-producer stack (see queue.c). */
   UVPOOL__LINE _Atomic(uvpool_future_t *) done;
@@ -196,7 +220,6 @@ struct uvpool_s {
   /* mu guards everything from here down to the registry links, but for
    * the atomics above. */
   UVPOOL__LINE uv_mutex_t mu;
-  uv_cond_t work_cv;     /* parked workers wait here */
   uv_cond_t drain_cv;    /* the exit handler waits here for workers to leave */
   uvpool__list_t pend;   /* runnable tasks, by priority then age */
   uvpool__lane_t *lanes; /* lanes[0] is the default, uncapped */
@@ -208,23 +231,15 @@ struct uvpool_s {
   uv_cond_t dl_cv;
   uv_thread_t dl_tid;
   bool dl_running, dl_stop;
-  uv_cond_t mon_cv; /* the monitor waits here */
-  uv_thread_t mon_tid;
-  bool mon_stop;
   uint64_t npopped;     /* tasks taken from the run queue, for the monitor */
   uint64_t inbox_taken; /* tasks moved from the inbox to the run queue */
-  uvpool__worker_t *workers; /* alive */
-  uvpool__worker_t *zombies; /* exited, not yet joined */
-  unsigned nthreads; /* created and not yet joined: workers, monitor, ... */
+  unsigned nthreads;    /* created and not yet joined: workers, monitor, ... */
   _Atomic size_t nqueued; /* written under mu; spinners read it */
-  unsigned nidle, nrunning, npeak, next_id;
-  unsigned nleaving; /* idle workers that decided to exit */
   uint64_t submitted, completed, failed, cancelled;
   uint64_t outstanding; /* settlements and callbacks not yet delivered */
   int broken;           /* thread_init's code, once one failed */
   bool closing;
-  bool forked;         /* inherited by a fork() child */
-  bool cancel_running; /* a close or exit asked running tasks to stop */
+  bool forked; /* inherited by a fork() child */
   unsigned close_flags;
   unsigned handles_open; /* closing: handles whose close callback is due */
   uvpool_close_cb close_cb;
@@ -358,12 +373,17 @@ UVPOOL__HIDDEN void uvpool__done_push_chain(uvpool_t *pool,
                                             uvpool_future_t *first,
                                             uvpool_future_t *last);
 
-/* monitor.c: a per-pool thread that adds workers when tasks wait. */
+/* monitor.c: a per-pool thread that watches the queue for stuck workers. */
+UVPOOL__HIDDEN int uvpool__monitor_init(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__monitor_destroy(uvpool_t *pool);
 UVPOOL__HIDDEN int uvpool__monitor_start_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__monitor_wake_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__monitor_stop(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__monitor_fork_child(uvpool_t *pool);
+UVPOOL__HIDDEN bool uvpool__monitor_running(const uvpool_t *pool);
+UVPOOL__HIDDEN bool uvpool__monitor_sleeping(const uvpool_t *pool);
 /* Ticks a running worker may be stuck on one task, while the process
- * saturates its CPUs, before the monitor helps it anyway (monitor.c). */
+ * saturates its CPUs, before the monitor helps it anyway (supply.c). */
 #define UVPOOL__RUNNING_GRACE_TICKS 20u
 /* Test hook (fault-injection builds): replaces the monitor's look at the
  * process's CPU use with hook's answer to "are the CPUs saturated?",
@@ -374,19 +394,75 @@ UVPOOL__HIDDEN void uvpool__monitor_saturated_hook(bool (*hook)(void));
  * runs one thread at a time, makes "asleep" for every waiting thread. */
 UVPOOL__HIDDEN void uvpool__monitor_asleep_hook(int (*hook)(int tid));
 
-/* worker.c */
-/* Under mu: starts a worker if one more is wanted for the tasks that run
- * or wait, plus `incoming` about to be queued (see worker.c); 0 also when
- * none is wanted. */
-UVPOOL__HIDDEN int uvpool__spawn_locked(uvpool_t *pool, size_t incoming);
-UVPOOL__HIDDEN void uvpool__wake_locked(uvpool_t *pool);
-UVPOOL__HIDDEN void uvpool__kick(uvpool_t *pool);
-UVPOOL__HIDDEN void uvpool__kick_locked(uvpool_t *pool);
-UVPOOL__HIDDEN void uvpool__reap(uvpool_t *pool);
+/* supply.c: the workers, their counts, and the rules over them (all
+ * under mu unless said). */
+UVPOOL__HIDDEN int uvpool__supply_init(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__supply_destroy(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__supply_fork_child(uvpool_t *pool);
+/* Any thread, without mu: workers started and not yet left. */
+UVPOOL__HIDDEN unsigned uvpool__supply_workers(const uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__supply_stats_locked(const uvpool_t *pool,
+                                                uvpool_stats_t *out);
+/* Starts a worker if one more is wanted for the tasks that run or wait,
+ * plus `incoming` about to be queued; 0 also when none is wanted. */
+UVPOOL__HIDDEN int uvpool__supply_spawn_locked(uvpool_t *pool, size_t incoming);
+/* Makes sure a worker exists for a task about to be queued. Fails only if
+ * none exists and none can be started. */
+UVPOOL__HIDDEN int uvpool__supply_ensure_locked(uvpool_t *pool);
+/* A task was queued: makes sure a worker will take it. */
+UVPOOL__HIDDEN void uvpool__supply_kick_locked(uvpool_t *pool);
+/* The same after a lock-free push, without mu (takes it if needed). */
+UVPOOL__HIDDEN void uvpool__supply_kick(uvpool_t *pool);
+/* Wakes a parked worker if tasks wait that no awake worker will take. */
+UVPOOL__HIDDEN void uvpool__supply_wake_locked(uvpool_t *pool);
+/* Wakes every parked worker: the pool stops taking work. */
+UVPOOL__HIDDEN void uvpool__supply_broadcast_locked(uvpool_t *pool);
+/* A worker's life, told by worker.c. */
+UVPOOL__HIDDEN void uvpool__supply_ready_locked(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__supply_task_begin_locked(uvpool_t *pool,
+                                                     uvpool__worker_t *w,
+                                                     uvpool_future_t *f);
+UVPOOL__HIDDEN void uvpool__supply_task_end_locked(uvpool_t *pool,
+                                                   uvpool__worker_t *w);
+UVPOOL__HIDDEN void uvpool__supply_busy_locked(uvpool_t *pool, bool busy);
+/* Nothing to run: spins or parks (mu dropped meanwhile). Returns false
+ * when the worker should leave for being idle too long. */
+UVPOOL__HIDDEN bool uvpool__supply_idle_locked(uvpool_t *pool,
+                                               uvpool__worker_t *w);
+UVPOOL__HIDDEN void uvpool__supply_leave_locked(uvpool_t *pool,
+                                                uvpool__worker_t *w);
+UVPOOL__HIDDEN bool uvpool__supply_reap_due_locked(const uvpool_t *pool);
+/* Not under mu: joins the workers that left. */
+UVPOOL__HIDDEN void uvpool__supply_reap(uvpool_t *pool);
+/* Asks every running task, and every task that starts from now on, to
+ * stop (uvpool_cancel_requested()). */
+UVPOOL__HIDDEN bool uvpool__supply_cancel_running_locked(uvpool_t *pool);
+UVPOOL__HIDDEN bool uvpool__supply_cancelling_running(const uvpool_t *pool);
+/* The monitor's questions. */
+UVPOOL__HIDDEN void uvpool__supply_note_started_locked(uvpool_t *pool);
+/* How many workers ran one task for the whole tick and should get help:
+ * one asleep in its task (asleep(tid), asked with mu dropped, only with
+ * peek) always; one running only while the CPUs are not saturated, or
+ * after UVPOOL__RUNNING_GRACE_TICKS ticks. */
+UVPOOL__HIDDEN size_t uvpool__supply_stuck_locked(uvpool_t *pool,
+                                                  bool saturated, bool peek,
+                                                  bool (*asleep)(int tid));
+/* Wakes or starts workers for n waiting tasks; returns whether it did. */
+UVPOOL__HIDDEN bool uvpool__supply_add_locked(uvpool_t *pool, size_t n);
+/* Whether tasks wait that no free worker will take. */
+UVPOOL__HIDDEN bool uvpool__supply_backlog_locked(const uvpool_t *pool);
+/* For the exit handler: workers other than me; *running gets how many of
+ * them run a task. */
+UVPOOL__HIDDEN unsigned uvpool__supply_others_locked(const uvpool_t *pool,
+                                                     const uvpool__worker_t *me,
+                                                     unsigned *running);
+/* For fork_prepare: whether a worker is between its task and publishing
+ * its outcome. */
+UVPOOL__HIDDEN bool uvpool__supply_publishing(const uvpool_t *pool);
+
+/* worker.c: the worker thread. */
+UVPOOL__HIDDEN void uvpool__worker_main(void *arg);
 UVPOOL__HIDDEN uvpool__worker_t *uvpool__current_worker(void);
-/* Under mu: asks every task that runs now, and every task that starts
- * from now on, to stop (uvpool_cancel_requested()). */
-UVPOOL__HIDDEN void uvpool__cancel_running_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__forget_worker(void);
 
 /* deliver.c: the loop side. */
@@ -424,6 +500,9 @@ UVPOOL__HIDDEN int uvpool__owner_claim(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__owner_fork_child(uvpool_t *pool);
 
 /* exit.c */
+/* Under mu: a worker left, a task finished or a held task went: the exit
+ * handler, if it waits, looks again. */
+UVPOOL__HIDDEN void uvpool__exit_changed_locked(uvpool_t *pool);
 UVPOOL__HIDDEN int uvpool__registry_add(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__registry_remove(uvpool_t *pool);
 UVPOOL__HIDDEN bool uvpool__registry_has_handle(const uv_handle_t *h);

@@ -26,6 +26,8 @@
  * its thread sleeps (the scheduler's state for it, from /proc), as one
  * blocked in a system call does: blocking work always gets help.
  *
+ * The monitor measures (ticks, CPU use, /proc); what to make of it is the
+ * supply's rule (supply.c: uvpool__supply_stuck_locked, _add_locked).
  * Lock order: pool->mu only. The monitor never runs work. */
 #include "internal.h"
 
@@ -38,38 +40,6 @@
 
 #define TICK_MIN_NS 50000u
 #define TICK_MAX_NS 1000000u
-
-/* Under mu: wakes parked workers and starts new ones for n waiting tasks;
- * returns whether it did either.
- * Workers already on their way (starting, spinning, or parked and
- * signalled) take tasks before a new one could, so they count first. */
-static bool add_workers_locked(uvpool_t *pool, size_t n) {
-  size_t pending = pool->wake_pending ? 1 : 0;
-  size_t coming = pool->nstarting + pool->nspinning + pending;
-  size_t parked = pool->nparked;
-  size_t wake = parked > pending ? parked - pending : 0;
-  n = n > coming ? n - coming : 0;
-  if (wake > n)
-    wake = n;
-  for (size_t i = 0; i < wake; i++)
-    uv_cond_signal(&pool->work_cv);
-  if (wake > 0)
-    atomic_store_explicit(&pool->wake_pending, true, memory_order_relaxed);
-  unsigned before = pool->nworkers;
-  for (n -= wake; n > 0 && pool->nworkers < pool->opts.max_workers; n--)
-    if (uvpool__spawn_locked(pool, 0) != 0)
-      break; /* tried again next tick */
-  return wake > 0 || pool->nworkers != before;
-}
-
-/* Under mu: remembers how many tasks each worker took, for the next
- * tick's count_stuck_locked. */
-static void note_started_locked(uvpool_t *pool) {
-  for (uvpool__worker_t *w = pool->workers; w != NULL; w = w->next) {
-    w->mon_seen = w->started;
-    w->mon_stuck = 0;
-  }
-}
 
 #ifdef UVPOOL_FAULT_INJECTION
 static bool (*_Atomic saturated_hook)(void);
@@ -111,58 +81,6 @@ static bool thread_asleep(int tid) {
   return paren == NULL || paren[1] != ' ' || paren[2] != 'R';
 }
 
-/* Whether w still runs the task it was seen stuck on this tick. */
-static bool still_stuck(const uvpool__worker_t *w) {
-  return w->current != NULL && w->started == w->mon_seen;
-}
-
-/* Under mu, dropped while it reads /proc (only with peek: /proc exists
- * and the answer is used): how many workers ran one task for the whole
- * tick and should get help. One asleep in that task always
- * does; one running (or preempted) only while the process leaves CPUs
- * spare, since another thread would otherwise only take CPU from it, or
- * once it has been stuck for UVPOOL__RUNNING_GRACE_TICKS ticks: a task
- * that spins until a queued one runs must not wait forever, and queued
- * tasks wait behind a long computation for a bounded time.
- * While mu is dropped, workers may finish their tasks, leave or start:
- * the answer counts only workers still stuck once mu is back, so that no
- * decision rests on what was true before. */
-static size_t count_stuck_locked(uvpool_t *pool, bool saturated, bool peek) {
-  /* One read costs some microseconds; past this many, as if asleep. */
-  enum { PEEK_MAX = 16 };
-  int tids[PEEK_MAX];
-  unsigned ids[PEEK_MAX];
-  bool asleep[PEEK_MAX];
-  size_t n = 0, help = 0;
-  for (uvpool__worker_t *w = pool->workers; w != NULL; w = w->next) {
-    w->mon_help = false;
-    if (w->current == NULL || w->started != w->mon_seen) {
-      w->mon_stuck = 0;
-    } else if (++w->mon_stuck < UVPOOL__RUNNING_GRACE_TICKS && saturated &&
-               peek && n < PEEK_MAX) {
-      ids[n] = w->id;
-      tids[n++] = w->ktid;
-    } else {
-      w->mon_help = true; /* past the grace, PEEK_MAX, or not peeking */
-      help++;
-    }
-    w->mon_seen = w->started;
-  }
-  if (n == 0)
-    return help;
-  uv_mutex_unlock(&pool->mu);
-  for (size_t i = 0; i < n; i++)
-    asleep[i] = thread_asleep(tids[i]);
-  uv_mutex_lock(&pool->mu);
-  help = 0;
-  for (uvpool__worker_t *w = pool->workers; w != NULL; w = w->next) {
-    for (size_t i = 0; i < n && !w->mon_help; i++)
-      w->mon_help = ids[i] == w->id && asleep[i];
-    if (w->mon_help && still_stuck(w))
-      help++;
-  }
-  return help;
-}
 
 /* CPU time used by the whole process, all threads. 0 if unknown. */
 static uint64_t process_cpu_ns(void) {
@@ -199,106 +117,148 @@ static bool meter_saturated(cpu_meter_t *m) {
   return cpu + wall / 2 >= (uint64_t)m->ncpu * wall;
 }
 
-/* Under mu: whether a task waits that no free worker will take. The
- * monitor only counts the inbox: moving it is the workers' job, and doing
- * it here would hold mu while walking lines the loop thread just wrote. */
-static bool backlog_locked(uvpool_t *pool) {
-  return (pool->nqueued > 0 || !uvpool__inbox_empty(pool)) &&
-         pool->nspinning == 0 && pool->nparked == 0;
+bool uvpool__monitor_running(const uvpool_t *pool) {
+  return atomic_load_explicit(&((uvpool_t *)pool)->monitor.running,
+                              memory_order_relaxed);
+}
+
+bool uvpool__monitor_sleeping(const uvpool_t *pool) {
+  return atomic_load(&((uvpool_t *)pool)->monitor.sleeping);
+}
+
+/* Under mu, at the start of a watch: what the first tick compares with. */
+typedef struct {
+  uint64_t tick; /* ns */
+  uint64_t pops; /* tasks taken from the run queue */
+  size_t queued; /* tasks waiting */
+  cpu_meter_t meter;
+} watch_t;
+
+static void watch_begin(uvpool_t *pool, watch_t *wt) {
+  wt->tick = TICK_MIN_NS;
+  wt->pops = pool->npopped;
+  wt->queued = uvpool__runnable_estimate(pool);
+  uvpool__supply_note_started_locked(pool);
+  meter_start(&wt->meter);
+}
+
+/* Under mu, one tick later: asks the supply for help where the oldest
+ * task waited a whole tick behind stuck workers. Returns false when
+ * nothing waits any more (the watch ends). */
+static bool watch_tick(uvpool_t *pool, watch_t *wt, bool have_proc) {
+  size_t now_queued = uvpool__runnable_estimate(pool), stuck;
+  bool stalled, changed = false;
+  if (now_queued == 0)
+    return false;
+  /* The queue did not drain: the oldest task waited a whole tick. */
+  stalled = pool->npopped - wt->pops < wt->queued && !pool->forked;
+  stuck = uvpool__supply_stuck_locked(pool, meter_saturated(&wt->meter),
+                                      have_proc && stalled, thread_asleep);
+  if (pool->monitor.stop)
+    return false;
+  /* Again: mu may have been dropped, and a worker may have taken what
+   * waited. */
+  now_queued = uvpool__runnable_estimate(pool);
+  if (stalled && stuck > 0)
+    changed = uvpool__supply_add_locked(pool, stuck < now_queued ? stuck
+                                                                 : now_queued);
+  /* Back to short ticks only if that changed something: at max_workers,
+   * or with the workers it would add already on their way, polling fast
+   * would only burn CPU. */
+  if (changed)
+    wt->tick = TICK_MIN_NS;
+  else if (wt->tick < TICK_MAX_NS)
+    wt->tick *= 2;
+  wt->pops = pool->npopped;
+  wt->queued = now_queued;
+  return true;
 }
 
 static void monitor_main(void *arg) {
   uvpool_t *pool = arg;
+  uvpool__monitor_t *m = &pool->monitor;
   char name[16];
-  uint64_t tick = TICK_MIN_NS;
-  uint64_t pops = 0;
-  size_t queued = 0;
   bool watching = false;
-  cpu_meter_t meter;
+  watch_t wt;
   /* Without /proc (some sandboxes) every stuck worker counts as asleep. */
   bool have_proc = access("/proc/self/task", R_OK) == 0;
-  meter.ncpu = uv_available_parallelism();
+  wt.meter.ncpu = uv_available_parallelism();
   snprintf(name, sizeof(name), "%.11s-mon", pool->name);
   pthread_setname_np(pthread_self(), name);
   uv_mutex_lock(&pool->mu);
-  while (!pool->mon_stop) {
-    size_t now_queued, stuck;
-    bool stalled;
+  while (!m->stop) {
     if (!watching) {
       /* Sleep until a submit finds every worker busy. Counting itself
-       * asleep before the last look pairs with uvpool__kick. */
-      atomic_store(&pool->mon_sleeping, true);
-      if (!backlog_locked(pool))
-        uv_cond_wait(&pool->mon_cv, &pool->mu);
-      atomic_store(&pool->mon_sleeping, false);
+       * asleep before the last look pairs with uvpool__supply_kick. */
+      atomic_store(&m->sleeping, true);
+      if (!uvpool__supply_backlog_locked(pool))
+        uv_cond_wait(&m->cv, &pool->mu);
+      atomic_store(&m->sleeping, false);
       watching = true;
-      tick = TICK_MIN_NS;
-      pops = pool->npopped;
-      queued = uvpool__runnable_estimate(pool);
-      note_started_locked(pool);
-      meter_start(&meter);
+      watch_begin(pool, &wt);
       continue;
     }
-    (void)uv_cond_timedwait(&pool->mon_cv, &pool->mu, tick);
-    if (pool->mon_stop)
+    (void)uv_cond_timedwait(&m->cv, &pool->mu, wt.tick);
+    if (m->stop)
       break;
-    now_queued = uvpool__runnable_estimate(pool);
-    if (now_queued == 0) {
-      watching = false;
-      continue;
-    }
-    /* The queue did not drain: the oldest task waited a whole tick. */
-    stalled = pool->npopped - pops < queued && !pool->forked;
-    stuck =
-        count_stuck_locked(pool, meter_saturated(&meter), have_proc && stalled);
-    if (pool->mon_stop)
-      break;
-    /* Again: mu may have been dropped, and a worker may have taken what
-     * waited. */
-    now_queued = uvpool__runnable_estimate(pool);
-    if (stalled && stuck > 0) {
-      /* Back to short ticks only if it changed something: at max_workers
-       * with every worker stuck, polling fast would only burn CPU. */
-      if (add_workers_locked(pool, stuck < now_queued ? stuck : now_queued))
-        tick = TICK_MIN_NS;
-    } else if (tick < TICK_MAX_NS) {
-      tick *= 2;
-    }
-    pops = pool->npopped;
-    queued = now_queued;
-    uvpool__hook(UVPOOL__HOOK_MONITOR_TICK, pool);
+    watching = watch_tick(pool, &wt, have_proc);
+    if (watching)
+      uvpool__hook(UVPOOL__HOOK_MONITOR_TICK, pool);
   }
   uv_mutex_unlock(&pool->mu);
 }
 
+int uvpool__monitor_init(uvpool_t *pool) {
+  uvpool__monitor_t *m = &pool->monitor;
+  m->stop = false;
+  atomic_init(&m->running, false);
+  atomic_init(&m->sleeping, false);
+  return uv_cond_init(&m->cv);
+}
+
+void uvpool__monitor_destroy(uvpool_t *pool) {
+  uv_cond_destroy(&pool->monitor.cv);
+}
+
 int uvpool__monitor_start_locked(uvpool_t *pool) {
+  uvpool__monitor_t *m = &pool->monitor;
   int rc;
   /* Not once stopped for good: after a close finished or exit began. */
-  if (pool->mon_running || pool->mon_stop || atomic_load(&pool->exiting))
+  if (atomic_load(&m->running) || m->stop || atomic_load(&pool->exiting))
     return 0;
-  rc = uvpool__thread_start_locked(pool, &pool->mon_tid, 0, monitor_main, pool);
+  rc = uvpool__thread_start_locked(pool, &m->tid, 0, monitor_main, pool);
   if (rc == 0)
-    pool->mon_running = true;
+    atomic_store(&m->running, true);
   return rc;
 }
 
 /* Under mu: a task was queued while every worker may be busy. */
 void uvpool__monitor_wake_locked(uvpool_t *pool) {
-  if (atomic_load(&pool->mon_sleeping)) {
-    atomic_store(&pool->mon_sleeping, false);
-    uv_cond_signal(&pool->mon_cv);
+  uvpool__monitor_t *m = &pool->monitor;
+  if (atomic_load(&m->sleeping)) {
+    atomic_store(&m->sleeping, false);
+    uv_cond_signal(&m->cv);
   }
 }
 
 /* Stops and joins the monitor, if any. Not under mu. */
 void uvpool__monitor_stop(uvpool_t *pool) {
+  uvpool__monitor_t *m = &pool->monitor;
   bool running;
   uv_mutex_lock(&pool->mu);
-  running = pool->mon_running;
-  pool->mon_stop = true;
-  pool->mon_running = false;
-  uv_cond_signal(&pool->mon_cv);
+  running = atomic_load(&m->running);
+  m->stop = true;
+  atomic_store(&m->running, false);
+  uv_cond_signal(&m->cv);
   uv_mutex_unlock(&pool->mu);
   if (running)
-    uvpool__thread_join(pool, &pool->mon_tid);
+    uvpool__thread_join(pool, &m->tid);
+}
+
+void uvpool__monitor_fork_child(uvpool_t *pool) {
+  uvpool__monitor_t *m = &pool->monitor;
+  /* The thread is gone: a close in the child must not join it. */
+  atomic_store(&m->running, false);
+  atomic_store(&m->sleeping, false);
+  uv_cond_init(&m->cv);
 }

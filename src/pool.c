@@ -98,7 +98,7 @@ static int sync_init(uvpool_t *pool) {
   int rc = mutex_init_adaptive(&pool->mu);
   if (rc != 0) /* GCOVR_EXCL_BR_LINE */
     return rc; /* GCOVR_EXCL_LINE */
-  rc = uv_cond_init(&pool->work_cv);
+  rc = uvpool__supply_init(pool);
   if (rc != 0)    /* GCOVR_EXCL_BR_LINE */
     goto fail_mu; /* GCOVR_EXCL_LINE */
   rc = uv_cond_init(&pool->drain_cv);
@@ -107,7 +107,7 @@ static int sync_init(uvpool_t *pool) {
   rc = uv_cond_init(&pool->dl_cv);
   if (rc != 0)       /* GCOVR_EXCL_BR_LINE */
     goto fail_drain; /* GCOVR_EXCL_LINE */
-  rc = uv_cond_init(&pool->mon_cv);
+  rc = uvpool__monitor_init(pool);
   if (rc != 0)    /* GCOVR_EXCL_BR_LINE */
     goto fail_dl; /* GCOVR_EXCL_LINE */
   return 0;
@@ -117,7 +117,7 @@ fail_dl:
 fail_drain:
   uv_cond_destroy(&pool->drain_cv);
 fail_cv:
-  uv_cond_destroy(&pool->work_cv);
+  uvpool__supply_destroy(pool);
 fail_mu:
   uv_mutex_destroy(&pool->mu);
   return rc;
@@ -125,10 +125,10 @@ fail_mu:
 }
 
 static void sync_destroy(uvpool_t *pool) {
-  uv_cond_destroy(&pool->mon_cv);
+  uvpool__monitor_destroy(pool);
   uv_cond_destroy(&pool->dl_cv);
   uv_cond_destroy(&pool->drain_cv);
-  uv_cond_destroy(&pool->work_cv);
+  uvpool__supply_destroy(pool);
   uv_mutex_destroy(&pool->mu);
 }
 
@@ -252,20 +252,6 @@ void uvpool__thread_join(uvpool_t *pool, uv_thread_t *tid) {
   uv_mutex_unlock(&pool->mu);
 }
 
-/* Under mu. Makes sure a worker exists for the task about to be queued;
- * the monitor adds more when tasks wait. Without a monitor (its thread
- * could not start), an idle worker if there is one to spare, else a new
- * thread. Fails only if no worker exists and none can be started. */
-static int ensure_worker_locked(uvpool_t *pool) {
-  int rc;
-  if (pool->nworkers >= pool->opts.max_workers ||
-      (pool->nworkers > 0 &&
-       (pool->mon_running || uvpool__runnable(pool) < pool->nidle)))
-    return 0;
-  rc = uvpool__spawn_locked(pool, 1);
-  return pool->nworkers > 0 ? 0 : rc;
-}
-
 static int submit_check_locked(uvpool_t *pool) {
   if (pool->closing || pool->forked || atomic_load(&pool->exiting))
     return UV_ESHUTDOWN;
@@ -288,11 +274,11 @@ void uvpool__future_init(uvpool_future_t *f, uint32_t state, unsigned refs) {
  * (a task accepted earlier whose dependencies just completed). On error
  * nothing is queued. */
 int uvpool__enqueue_locked(uvpool_t *pool, uvpool_future_t *f) {
-  int rc = ensure_worker_locked(pool);
+  int rc = uvpool__supply_ensure_locked(pool);
   if (rc != 0)
     return rc;
   uvpool__pend_push(pool, f);
-  uvpool__kick_locked(pool);
+  uvpool__supply_kick_locked(pool);
   return 0;
 }
 
@@ -304,7 +290,7 @@ static int submit_locked(uvpool_t *pool, uvpool_work_cb work, void *arg,
   if (rc == 0 && e != NULL && e->deadline != 0)
     rc = uvpool__deadline_start_locked(pool);
   if (rc == 0)
-    rc = ensure_worker_locked(pool);
+    rc = uvpool__supply_ensure_locked(pool);
   if (rc != 0)
     return rc;
   f = uvpool__future_alloc(pool);
@@ -321,7 +307,7 @@ static int submit_locked(uvpool_t *pool, uvpool_work_cb work, void *arg,
   uvpool__pend_push(pool, f);
   pool->submitted++;
   pool->outstanding++;
-  uvpool__kick_locked(pool);
+  uvpool__supply_kick_locked(pool);
   uvpool__keepalive_locked(pool);
   if (out != NULL)
     *out = f;
@@ -339,9 +325,8 @@ static int submit_fast(uvpool_t *pool, uvpool_work_cb work, void *arg,
   uvpool_future_t *f = pool->free_loop;
   uint64_t submitted;
   if (f == NULL || !atomic_load_explicit(&pool->refd, memory_order_relaxed) ||
-      pool->opts.max_queued != 0 ||
-      atomic_load_explicit(&pool->nworkers, memory_order_relaxed) == 0 ||
-      !atomic_load_explicit(&pool->mon_running, memory_order_relaxed))
+      pool->opts.max_queued != 0 || uvpool__supply_workers(pool) == 0 ||
+      !uvpool__monitor_running(pool))
     return UV_EAGAIN;
   uvpool__future_init(f, 0, out != NULL ? 2 : 1);
   f->u.work = work;
@@ -360,7 +345,7 @@ static int submit_fast(uvpool_t *pool, uvpool_work_cb work, void *arg,
     return UV_EAGAIN;
   }
   pool->loop_outstanding++;
-  uvpool__kick(pool);
+  uvpool__supply_kick(pool);
   if (out != NULL)
     *out = f;
   return 0;
@@ -486,8 +471,8 @@ static int close_begin_locked(uvpool_t *pool, unsigned flags,
     uvpool__held_cancel_all(pool, UV_ECANCELED);
   }
   if (flags & UVPOOL_CANCEL_RUNNING)
-    uvpool__cancel_running_locked(pool);
-  uv_cond_broadcast(&pool->work_cv);
+    (void)uvpool__supply_cancel_running_locked(pool);
+  uvpool__supply_broadcast_locked(pool);
   if (pool->forked)
     pool->async.pending = 0; /* stale from the parent: uv_loop_fork made a
                                 new wake-up fd, so a set flag blocks sends */
@@ -527,10 +512,7 @@ int uvpool_stats(uvpool_t *pool, uvpool_stats_t *out) {
   out->failed = pool->failed;
   out->cancelled = pool->cancelled;
   out->queued = uvpool__queued(pool);
-  out->running = pool->nrunning;
-  out->workers = pool->nworkers;
-  out->idle_workers = pool->nidle;
-  out->peak_workers = pool->npeak;
+  uvpool__supply_stats_locked(pool, out);
   /* Adopts work that other threads made outstanding (see the header). */
   if (owner)
     uvpool__keepalive_locked(pool);

@@ -279,7 +279,7 @@ void uvpool__lane_done(uvpool_t *pool, unsigned lane) {
     l->admitted++;
     run_queue_add(pool, f);
   }
-  uvpool__wake_locked(pool);
+  uvpool__supply_wake_locked(pool);
 }
 
 void uvpool__held_add_locked(uvpool_t *pool, uvpool_future_t *f) {
@@ -290,8 +290,7 @@ void uvpool__held_add_locked(uvpool_t *pool, uvpool_future_t *f) {
 void uvpool__held_remove_locked(uvpool_t *pool, uvpool_future_t *f) {
   list_unlink(&pool->held, f);
   pool->nheld--;
-  if (atomic_load(&pool->exiting)) /* the exit handler waits for these */
-    uv_cond_broadcast(&pool->drain_cv);
+  uvpool__exit_changed_locked(pool); /* the exit handler waits for these */
 }
 
 void uvpool__held_cancel_all(uvpool_t *pool, int status) {

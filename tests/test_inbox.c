@@ -130,7 +130,7 @@ typedef struct {
 static bool parked(uvpool_t *pool) {
   bool r;
   uv_mutex_lock(&pool->mu);
-  r = pool->nparked == 1;
+  r = pool->supply.nparked == 1;
   uv_mutex_unlock(&pool->mu);
   return r;
 }

@@ -22,7 +22,7 @@ static bool one_parked(void *arg) {
   uvpool_t *p = arg;
   bool r;
   uv_mutex_lock(&p->mu);
-  r = p->nparked == 1;
+  r = p->supply.nparked == 1;
   uv_mutex_unlock(&p->mu);
   return r;
 }

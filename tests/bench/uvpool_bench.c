@@ -219,7 +219,7 @@ static double noise_pct(noise_t a, noise_t b) {
 /* ---- results --------------------------------------------------------- */
 
 #define MAX_ROUNDS 64
-#define MAX_RESULTS 16
+#define MAX_RESULTS 64
 
 /* One compared quantity: the medians of both sides and their ratio.
  * Doubles first, flags last: no padding holes. */
@@ -955,6 +955,349 @@ static void result_mallocs(void) {
            v[0], v[1], v[2]);
 }
 
+/* ---- 8: request rates ---------------------------------------------------
+ * What servers see: requests paced by a loop timer, short bursts, and
+ * chains of blocking calls (the next submitted from the previous one's
+ * callback). For each: the round trip from submit to callback (p50, p99)
+ * and the process CPU time per task (getrusage, user + sys), both sides
+ * with the same thread count (RATE_WORKERS: libuv's default of 4),
+ * alternating rounds. */
+
+#define RATE_WORKERS 4
+#define RATE_MAX_TASKS 200000
+
+static struct {
+  uvpool_t *pool;
+  uv_timer_t timer;
+  uv_work_t reqs[RATE_MAX_TASKS];
+  uint64_t t[RATE_MAX_TASKS];   /* submit time of task i */
+  uint64_t lat[RATE_MAX_TASKS]; /* round trip of task i */
+  size_t next, done, total;
+  unsigned per_tick, ticks_left;
+  bool uvpool_side;
+  int (*work)(void *, void **);
+  void (*lw_work)(uv_work_t *);
+  bool chain; /* submit the next from the callback */
+} rt;
+
+static void rt_submit(void);
+
+static void rt_finish(size_t i) {
+  rt.lat[i] = uv_hrtime() - rt.t[i];
+  rt.done++;
+  if (rt.chain && rt.next < rt.total)
+    rt_submit();
+}
+
+static void rt_uvpool_done(uvpool_future_t *f, void *data) {
+  (void)f;
+  rt_finish((size_t)(uintptr_t)data);
+}
+
+static void rt_libuv_after(uv_work_t *req, int status) {
+  (void)status;
+  rt_finish((size_t)(req - rt.reqs));
+}
+
+static void rt_submit(void) {
+  size_t i = rt.next++;
+  uvpool_future_t *f;
+  rt.t[i] = uv_hrtime();
+  if (rt.uvpool_side) {
+    check(uvpool_submit(rt.pool, rt.work, NULL, &f), "uvpool_submit");
+    check(uvpool_future_on_done(f, rt_uvpool_done, (void *)(uintptr_t)i),
+          "on_done");
+    uvpool_future_unref(f);
+  } else {
+    check(uv_queue_work(&loop, &rt.reqs[i], rt.lw_work, rt_libuv_after),
+          "uv_queue_work");
+  }
+}
+
+static void rt_tick(uv_timer_t *t) {
+  for (unsigned k = 0; k < rt.per_tick && rt.next < rt.total; k++)
+    rt_submit();
+  if (--rt.ticks_left == 0)
+    uv_timer_stop(t);
+}
+
+/* One round of one side: p50 and p99 of the round trips in us, CPU per
+ * task in us. */
+static void rt_round(bool uvpool_side, unsigned per_tick, unsigned tick_ms,
+                     size_t total, double out[3]) {
+  double c0;
+  rt.uvpool_side = uvpool_side;
+  rt.next = rt.done = 0;
+  rt.total = total;
+  rt.per_tick = per_tick;
+  c0 = cpu_seconds(RUSAGE_SELF);
+  if (rt.chain) {
+    rt_submit();
+  } else {
+    rt.ticks_left = (unsigned)((total + per_tick - 1) / per_tick);
+    check(uv_timer_start(&rt.timer, rt_tick, tick_ms, tick_ms), "timer");
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (rt.done != total)
+    die("rates: lost callbacks", EIO);
+  out[2] = (cpu_seconds(RUSAGE_SELF) - c0) * 1e6 / (double)total;
+  qsort(rt.lat, total, sizeof(uint64_t), cmp_u64);
+  out[0] = (double)percentile(rt.lat, total, 0.50) / 1e3;
+  out[1] = (double)percentile(rt.lat, total, 0.99) / 1e3;
+}
+
+static uvpool_t *rate_pool(void) {
+  uvpool_options_t o;
+  uvpool_options_init(&o);
+  o.max_workers = opt.workers != 0 ? opt.workers : RATE_WORKERS;
+  o.spin_us = opt.spin_us;
+  return pool_new(&o);
+}
+
+/* A workload of the sweep: per_tick tasks every tick_ms (or, with
+ * per_tick 0, a chain), total tasks per round. */
+static void bench_rate(const char *name, unsigned per_tick, unsigned tick_ms,
+                       size_t total, int (*work)(void *, void **),
+                       void (*lw_work)(uv_work_t *), const char *what) {
+  static const char *metrics[3] = {"rt p50", "rt p99", "cpu/task"};
+  result_t *r[3];
+  noise_t n0;
+  double warm[3];
+  if (total > RATE_MAX_TASKS)
+    total = RATE_MAX_TASKS;
+  for (int k = 0; k < 3; k++)
+    r[k] = result_new(name, metrics[k], "us", false);
+  result_target(r[0], false, false, 1.0);
+  result_target(r[2], false, false, 1.0);
+  rt.work = work;
+  rt.lw_work = lw_work;
+  rt.chain = per_tick == 0;
+  check(uv_timer_init(&loop, &rt.timer), "uv_timer_init");
+  rt.pool = run_a() ? rate_pool() : NULL;
+  /* Warm-up: threads started, slabs grown, code paged in. */
+  if (run_a())
+    rt_round(true, per_tick, tick_ms, total / 4 + 1, warm);
+  if (run_b())
+    rt_round(false, per_tick, tick_ms, total / 4 + 1, warm);
+  n0 = noise_now();
+  for (int i = 0; i < opt.rounds; i++) {
+    double v[3];
+    if (run_a()) {
+      rt_round(true, per_tick, tick_ms, total, v);
+      for (int k = 0; k < 3; k++)
+        r[k]->a[r[k]->na++] = v[k];
+    }
+    if (run_b()) {
+      rt_round(false, per_tick, tick_ms, total, v);
+      for (int k = 0; k < 3; k++)
+        r[k]->b[r[k]->nb++] = v[k];
+    }
+  }
+  for (int k = 0; k < 3; k++) {
+    result_finish(r[k], noise_pct(n0, noise_now()));
+    snprintf(r[k]->note, sizeof(r[k]->note),
+             "%s, %zu tasks a round, %d "
+             "threads each",
+             what, total, opt.workers != 0 ? (int)opt.workers : RATE_WORKERS);
+  }
+  uv_close((uv_handle_t *)&rt.timer, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (rt.pool != NULL)
+    pool_close(rt.pool);
+}
+
+/* Work that blocks 100 us (a sleep), and work that computes 20 us. */
+static void block_100us(void) {
+  struct timespec ts = {0, 100000};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+}
+
+static int sleep_100us_work(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  block_100us();
+  return 0;
+}
+
+static void lw_sleep_100us(uv_work_t *req) {
+  (void)req;
+  block_100us();
+}
+
+static unsigned long spins_20us; /* calibrated at start */
+static volatile unsigned long compute_sink;
+
+static void compute(unsigned long n) {
+  unsigned long x = compute_sink;
+  for (unsigned long i = 0; i < n; i++)
+    x = x * 6364136223846793005ul + 1442695040888963407ul;
+  compute_sink = x;
+}
+
+static void calibrate_compute(void) {
+  unsigned long n = 1000;
+  for (;;) {
+    uint64_t t0 = uv_hrtime();
+    compute(n);
+    uint64_t dt = uv_hrtime() - t0;
+    if (dt > 2000000u) { /* 2 ms: long enough to time */
+      spins_20us = (unsigned long)((double)n * 20000.0 / (double)dt);
+      return;
+    }
+    n *= 2;
+  }
+}
+
+static int compute_20us_work(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  compute(spins_20us);
+  return 0;
+}
+
+static void lw_compute_20us(uv_work_t *req) {
+  (void)req;
+  compute(spins_20us);
+}
+
+static int compute_20ms_work(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  compute(spins_20us * 1000);
+  return 0;
+}
+
+static void lw_compute_20ms(uv_work_t *req) {
+  (void)req;
+  compute(spins_20us * 1000);
+}
+
+static void bench_paced_1(void) {
+  bench_rate("paced_1", 1, 1, tasks_or(1000, 300), empty_work, lw_empty,
+             "1 empty task per 1 ms timer tick");
+}
+
+static void bench_paced_10(void) {
+  bench_rate("paced_10", 10, 1, tasks_or(10000, 3000), empty_work, lw_empty,
+             "10 empty tasks per 1 ms timer tick");
+}
+
+static void bench_paced_100(void) {
+  bench_rate("paced_100", 100, 1, tasks_or(100000, 30000), empty_work, lw_empty,
+             "100 empty tasks per 1 ms timer tick");
+}
+
+static void bench_burst_8(void) {
+  bench_rate("burst_8", 8, 10, tasks_or(2400, 800), empty_work, lw_empty,
+             "bursts of 8 empty tasks, one per 10 ms timer tick");
+}
+
+static void bench_chain_sleep(void) {
+  bench_rate("chain_sleep", 0, 0, tasks_or(2000, 500), sleep_100us_work,
+             lw_sleep_100us,
+             "a chain of tasks that sleep 100 us, each submitted by the "
+             "last one's callback");
+}
+
+static void bench_chain_compute(void) {
+  bench_rate("chain_compute", 0, 0, tasks_or(5000, 1500), compute_20us_work,
+             lw_compute_20us,
+             "a chain of tasks that compute 20 us, each submitted by the "
+             "last one's callback");
+}
+
+/* 40 tasks of 20 ms of CPU, all at once: makespan and CPU per task, with
+ * both sides at RATE_WORKERS threads; and uvpool with its default options
+ * (more workers than CPUs) for comparison. */
+#define BATCH_TASKS 40
+
+static size_t batch_done;
+
+static void batch_uvpool_done(uvpool_future_t *f, void *data) {
+  (void)f;
+  (void)data;
+  batch_done++;
+}
+
+static void batch_libuv_after(uv_work_t *req, int status) {
+  (void)req;
+  (void)status;
+  batch_done++;
+}
+
+static void batch_round(uvpool_t *pool, double out[2]) {
+  double c0 = cpu_seconds(RUSAGE_SELF);
+  uint64_t t0 = uv_hrtime();
+  batch_done = 0;
+  for (int i = 0; i < BATCH_TASKS; i++) {
+    if (pool != NULL) {
+      uvpool_future_t *f;
+      check(uvpool_submit(pool, compute_20ms_work, NULL, &f), "submit");
+      check(uvpool_future_on_done(f, batch_uvpool_done, NULL), "on_done");
+      uvpool_future_unref(f);
+    } else {
+      check(
+          uv_queue_work(&loop, &rt.reqs[i], lw_compute_20ms, batch_libuv_after),
+          "uv_queue_work");
+    }
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (batch_done != BATCH_TASKS)
+    die("compute_batch: lost callbacks", EIO);
+  out[0] = (double)(uv_hrtime() - t0) / 1e6;
+  out[1] = (cpu_seconds(RUSAGE_SELF) - c0) * 1e6 / BATCH_TASKS;
+}
+
+static void bench_compute_batch(void) {
+  result_t *r = result_new("compute_batch", "makespan", "ms", false);
+  result_t *rc = result_new("compute_batch", "cpu/task", "us", false);
+  result_t *rd = result_new("compute_batch", "makespan, defaults", "ms", false);
+  uvpool_t *pool = run_a() ? rate_pool() : NULL;
+  uvpool_t *dflt = run_a() ? pool_new(NULL) : NULL;
+  double v[2];
+  noise_t n0;
+  result_target(r, false, false, 1.0);
+  if (pool != NULL)
+    batch_round(pool, v);
+  if (run_b())
+    batch_round(NULL, v);
+  n0 = noise_now();
+  for (int i = 0; i < opt.rounds; i++) {
+    if (pool != NULL) {
+      batch_round(pool, v);
+      r->a[r->na++] = v[0];
+      rc->a[rc->na++] = v[1];
+      batch_round(dflt, v);
+      rd->a[rd->na++] = v[0];
+    }
+    if (run_b()) {
+      batch_round(NULL, v);
+      r->b[r->nb++] = v[0];
+      rc->b[rc->nb++] = v[1];
+      rd->b[rd->nb++] = v[0];
+    }
+  }
+  result_finish(r, noise_pct(n0, noise_now()));
+  result_finish(rc, r->noise);
+  result_finish(rd, r->noise);
+  snprintf(r->note, sizeof(r->note),
+           "%d tasks x 20 ms of CPU at once, %d threads each; ideal %.0f ms "
+           "on %u CPUs",
+           BATCH_TASKS, RATE_WORKERS,
+           BATCH_TASKS * 20.0 / uv_available_parallelism(),
+           uv_available_parallelism());
+  snprintf(rd->note, sizeof(rd->note),
+           "uvpool with default options (max_workers %u) vs libuv's %d",
+           uv_available_parallelism() + 4 < 32 ? uv_available_parallelism() + 4
+                                               : 32,
+           RATE_WORKERS);
+  if (pool != NULL)
+    pool_close(pool);
+  if (dflt != NULL)
+    pool_close(dflt);
+}
+
 static void bench_throughput(void) { bench_batch("throughput", true, 3.0); }
 
 static void bench_fire_and_forget(void) {
@@ -1118,7 +1461,8 @@ static void usage(FILE *out) {
           "                    [--strict]\n"
           "workloads: throughput fire_and_forget latency remote_submit "
           "blocking\n"
-          "           idle_cpu memory\n"
+          "           idle_cpu memory paced_1 paced_10 paced_100 burst_8\n"
+          "           chain_sleep chain_compute compute_batch\n"
           "--quick   3 rounds, smaller counts (CI: <= 15 s)\n"
           "--tasks   overrides the task count of every workload but "
           "blocking\n"
@@ -1205,6 +1549,14 @@ int main(int argc, char **argv) {
   run_workload("remote_submit", bench_remote);
   run_workload("blocking", bench_blocking);
   run_workload("idle_cpu", bench_idle);
+  calibrate_compute();
+  run_workload("paced_1", bench_paced_1);
+  run_workload("paced_10", bench_paced_10);
+  run_workload("paced_100", bench_paced_100);
+  run_workload("burst_8", bench_burst_8);
+  run_workload("chain_sleep", bench_chain_sleep);
+  run_workload("chain_compute", bench_chain_compute);
+  run_workload("compute_batch", bench_compute_batch);
   if (selected("memory"))
     result_mallocs();
   n1 = noise_now();

@@ -758,7 +758,7 @@ static int work_fork(void *arg, void **result) {
   uvpool_t *p = arg;
   pid_t pid;
   (void)result;
-  while (!atomic_load(&p->mon_sleeping))
+  while (!uvpool__monitor_sleeping(p))
     sched_yield();
   pid = fork();
   if (pid < 0)
