@@ -81,7 +81,6 @@ static bool thread_asleep(int tid) {
   return paren == NULL || paren[1] != ' ' || paren[2] != 'R';
 }
 
-
 /* CPU time used by the whole process, all threads. 0 if unknown. */
 static uint64_t process_cpu_ns(void) {
   struct timespec ts;
