@@ -122,12 +122,13 @@ typedef struct {
   int64_t exit_timeout_ms;
   /* UVPOOL_EXIT_CANCEL_PENDING, UVPOOL_EXIT_CANCEL_RUNNING. */
   unsigned flags;
-  /* A worker that finds the queue empty spins this long before it parks,
-   * so a task submitted meanwhile starts without a wake-up. At most one
-   * worker of a pool spins at a time; an idle pool does not spin. It also
-   * caps (at 10 us) how long the loop thread, after callbacks that
-   * submitted work, spins for that work's completions (see README).
-   * 0: never spin. UVPOOL_SPIN_DEFAULT (the default): 50 us. */
+  /* A cap on every spin, in us. An idle worker spins for its next task,
+   * and the loop thread, after callbacks that submitted work, for that
+   * work's completions, only while recent waits were shorter than a
+   * wake-up, for about twice the predicted wait, and never longer than
+   * this (see the README: spinning pays for itself). At most one worker
+   * of a pool spins at a time; an idle pool does not spin. 0: never spin.
+   * UVPOOL_SPIN_DEFAULT (the default): 50 us. */
   unsigned spin_us;
 } uvpool_options_t;
 
@@ -138,6 +139,12 @@ typedef struct {
       cancelled;                                /* totals since uvpool_new */
   uint64_t queued, running;                     /* now */
   unsigned workers, idle_workers, peak_workers; /* now, now, highest ever */
+  /* Totals since uvpool_new, in ns of wall time: workers busy (running
+   * and publishing tasks, between idle periods); spent spinning, by idle
+   * workers for their next task and by the loop thread for completions;
+   * and the part of that spin that found nothing (see the README on the
+   * bound it keeps). */
+  uint64_t busy_ns, spin_ns, spin_wasted_ns;
 } uvpool_stats_t;
 
 /* Fills *opts with the defaults. Any thread. */

@@ -55,6 +55,16 @@ void uvpool__hook(uvpool__hook_point_t point, const void *pool) {
   if (fn != NULL)
     fn(point, pool);
 }
+
+void uvpool__hook_unlocked(uvpool__hook_point_t point, uv_mutex_t *mu,
+                           const void *pool) {
+  uvpool__hook_fn fn = atomic_load(&hook_fn);
+  if (fn == NULL)
+    return;
+  uv_mutex_unlock(mu);
+  fn(point, pool);
+  uv_mutex_lock(mu);
+}
 #else
 void uvpool__hook_set(uvpool__hook_fn fn) { (void)fn; }
 void uvpool__alloc_fail_at(unsigned long n, bool sticky) {

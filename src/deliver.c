@@ -80,17 +80,14 @@ static uint64_t deliver_all(uvpool_t *pool) {
 
 /* Waiting for completions on the loop thread. When callbacks submit work
  * from the loop thread (a chain of requests, each started by the last
- * one's result), the next completion often arrives within a microsecond
- * or two, while waking the loop thread from epoll_wait costs several. So
- * after such callbacks the loop thread spins on the done stack for up to
- * WAIT_NS (never longer than spin_us), and delivers at once what arrives.
- * A wait that times out makes the next ones skip (1, 3, 7, ... up to 255
- * chances), so chains of long tasks do not spin; and one async callback
- * spins and delivers for at most BUDGET_NS before the loop runs its
- * other handles. */
-#define WAIT_NS 10000u
+ * one's result), the next completion may arrive sooner than a wake-up of
+ * the loop thread from epoll_wait would take. So after such callbacks the
+ * loop thread may spin on the done stack, and deliver at once what
+ * arrives; whether, and how long, its predictor decides (supply.c). A wait
+ * it does not spin for ends at the next async callback: that is the wait
+ * it measures. One async callback spins and delivers for at most
+ * BUDGET_NS before the loop runs its other handles. */
 #define BUDGET_NS 200000u
-#define WAIT_MISSES_MAX 8u
 
 static bool done_ready(uvpool_t *pool) {
   return atomic_load_explicit(&pool->done, memory_order_relaxed) != NULL;
@@ -107,46 +104,85 @@ static bool wait_done(uvpool_t *pool, uint64_t until) {
   return atomic_load(&pool->done) != NULL;
 }
 
-/* Whether to wait for more after callbacks during which the loop thread
- * submitted `submitted` plain tasks. */
-static bool should_wait(uvpool_t *pool, uint64_t submitted) {
-  if (submitted == 0 || pool->opts.spin_us == 0 || pool->closing ||
-      atomic_load_explicit(&pool->exiting, memory_order_relaxed))
+/* When the callbacks' submits had to wake a worker (none was spinning),
+ * the completion is a wake-up away, and spinning for it rarely pays; but
+ * if the tasks are short, a spin that catches it lets the worker spin for
+ * the next task (see supply.c), and from then on neither side sleeps. So
+ * such a wait probes: a spin of two wake-ups' length, skipped after
+ * misses for 1, 3, 7, ... up to 255 chances. */
+#define PROBE_MISSES_MAX 8u
+
+/* Whether a probe skips this chance. */
+static bool probe_skip(uvpool_t *pool, bool probe) {
+  if (!probe || pool->loop_probe == 0)
     return false;
-  if (pool->wait_skip > 0) {
-    pool->wait_skip--;
-    return false;
-  }
+  pool->loop_probe--;
   return true;
 }
 
+static void probe_result(uvpool_t *pool, bool hit) {
+  if (hit) {
+    pool->loop_probe_misses = 0;
+    return;
+  }
+  if (pool->loop_probe_misses < PROBE_MISSES_MAX)
+    pool->loop_probe_misses++;
+  pool->loop_probe = (1u << pool->loop_probe_misses) - 1;
+}
+
+/* Whether to look for completions after callbacks during which the loop
+ * thread submitted `submitted` plain tasks. */
+static bool may_wait(const uvpool_t *pool, uint64_t submitted) {
+  return submitted != 0 && !pool->closing &&
+         !atomic_load_explicit(&((uvpool_t *)pool)->exiting,
+                               memory_order_relaxed);
+}
+
 /* Delivers the done stack, then, while the callbacks keep submitting from
- * this thread, waits for and delivers their completions. */
+ * this thread, waits for and delivers their completions where that pays. */
 static uint64_t deliver_and_wait(uvpool_t *pool) {
-  uint64_t spin_ns = (uint64_t)pool->opts.spin_us * 1000u;
-  uint64_t wait_ns = spin_ns < WAIT_NS ? spin_ns : WAIT_NS;
-  uint64_t end = 0, n = 0;
+  uint64_t end = 0, n = 0, now = uv_hrtime();
+  if (pool->loop_wait_since != 0) { /* the wait that did not spin ended */
+    /* When the completion was pushed, and what waking this thread took. */
+    uint64_t sent = atomic_load_explicit(&pool->sent_at, memory_order_relaxed);
+    if (sent < pool->loop_wait_since || sent > now)
+      sent = now;
+    uvpool__spin_saw_wait(&pool->loop_wait, sent - pool->loop_wait_since);
+    if (sent < now)
+      uvpool__spin_saw_wake(&pool->loop_wait, now - sent);
+    pool->loop_wait_since = 0;
+  }
   for (;;) {
     uint64_t before =
         atomic_load_explicit(&pool->loop_submitted, memory_order_relaxed);
-    uint64_t now;
+    uint64_t len, t;
+    bool hit, probe;
     n += deliver_all(pool);
-    if (!should_wait(pool, atomic_load_explicit(&pool->loop_submitted,
-                                                memory_order_relaxed) -
-                               before))
+    if (!may_wait(pool, atomic_load_explicit(&pool->loop_submitted,
+                                             memory_order_relaxed) -
+                            before))
       return n;
     now = uv_hrtime();
     if (end == 0)
       end = now + BUDGET_NS;
-    if (now >= end)
-      return n;
-    if (!wait_done(pool, now + wait_ns < end ? now + wait_ns : end)) {
-      if (pool->wait_misses < WAIT_MISSES_MAX)
-        pool->wait_misses++;
-      pool->wait_skip = (1u << pool->wait_misses) - 1;
+    probe = pool->loop_kicked;
+    pool->loop_kicked = false;
+    len = probe_skip(pool, probe) ? 0 : uvpool__spin_len_loop(pool, probe);
+    if (len == 0 || now >= end) {
+      pool->loop_wait_since = probe ? 0 : now;
       return n;
     }
-    pool->wait_misses = 0;
+    hit = wait_done(pool, now + len < end ? now + len : end);
+    t = uv_hrtime();
+    uvpool__spin_spent(pool, t - now, hit);
+    if (probe)
+      probe_result(pool, hit);
+    if (!hit) {
+      pool->loop_wait_since = probe ? 0 : now; /* measured when it ends */
+      return n;
+    }
+    if (!probe)
+      uvpool__spin_saw_wait(&pool->loop_wait, t - now);
   }
 }
 

@@ -110,8 +110,12 @@ typedef struct uvpool__worker_s {
   uv_thread_t tid;
   unsigned id;
   bool idle_exit;          /* leaves for idleness; counted in supply.nleaving */
-  bool spun;               /* spun since its last task (supply.c) */
+  bool spun;               /* spun (or chose not to) since its last task */
+  bool parked;             /* in the supply's work_cv wait */
+  bool retire_woken;       /* the monitor woke it to retire */
+  bool awake;              /* counted in supply.nawake */
   uint64_t idle_since;     /* when it last ran out of tasks */
+  uint64_t busy_since;     /* when it last left idleness */
   _Atomic bool publishing; /* holds an outcome not yet published */
   /* Settled futures nothing can observe, not yet on the done list (see
    * worker.c); touched by the worker only while publishing is set, and by
@@ -131,21 +135,52 @@ typedef struct {
   _Atomic bool polling;     /* the runner is between prepare and check */
 } uvpool__owner_t;
 
+/* The pool is laid out in cache-line groups by who writes what, so that
+ * the loop thread's lock-free submit touches no line that workers write
+ * per task. UVPOOL__LINE starts a new group. */
+#define UVPOOL__LINE _Alignas(64)
+
+/* A spin predictor (supply.c): recent waits and recent wake-up costs,
+ * whence whether to spin for the next wait, and how long. */
+typedef struct {
+  uint64_t wait_ns; /* moving average of recent waits */
+  uint64_t wake_ns; /* moving average of wake-up latencies */
+} uvpool__spinpred_t;
+
+/* What spinning cost and what it bought, for the waste bound (supply.c)
+ * and uvpool_stats. Relaxed atomics: workers add under mu, the loop thread
+ * without. */
+typedef struct {
+  _Atomic uint64_t busy_ns;   /* workers busy, this window */
+  _Atomic uint64_t saved_ns;  /* wake-ups that spins which hit replaced */
+  _Atomic uint64_t waste_ns;  /* spins that found nothing, this window */
+  _Atomic uint64_t window_at; /* start of this window */
+  _Atomic uint64_t busy_total, spin_total, waste_total;
+} uvpool__spinbudget_t;
+
 /* Worker supply (supply.c): the workers, their counts, and the rules that
  * start, wake, spin, park and retire them. Changed only through supply.c. */
 typedef struct {
   /* Read without mu by the lock-free submit's kick; written under mu,
    * rarely (start, park, spin, leave), never per task. */
   _Atomic unsigned nworkers, nparked, nspinning;
+  /* Idle, not parked, not starting: each looks at the queue before it
+   * parks or takes its next task. */
+  _Atomic unsigned nawake;
   _Atomic bool wake_pending; /* a parked worker was signalled */
-  /* Under mu. */
-  uv_cond_t work_cv;         /* parked workers wait here */
-  uvpool__worker_t *workers; /* alive */
-  uvpool__worker_t *zombies; /* left, not yet joined */
-  unsigned nstarting;        /* started, not yet past thread_init */
+  /* Under mu, on their own cache line: workers write these per task. */
+  UVPOOL__LINE uv_cond_t work_cv; /* parked workers wait here */
+  uvpool__worker_t *workers;      /* alive */
+  uvpool__worker_t *zombies;      /* left, not yet joined */
+  unsigned nstarting;             /* started, not yet past thread_init */
   unsigned nidle, nrunning, npeak, next_id;
-  unsigned nleaving;   /* idle workers that decided to leave */
-  bool cancel_running; /* a close or exit asked running tasks to stop */
+  unsigned nleaving;          /* idle workers that decided to leave */
+  bool cancel_running;        /* a close or exit asked running tasks to stop */
+  uvpool__spinpred_t idle;    /* idle workers' waits for the next task */
+  uint64_t task_ns;           /* moving average of a task's run time */
+  uint64_t kick_at;           /* when a parked worker was last signalled */
+  _Atomic uint64_t wake_hint; /* idle.wake_ns, for the loop thread */
+  uvpool__spinbudget_t spent; /* workers' and the loop thread's spinning */
 } uvpool__supply_t;
 
 /* The monitor thread (monitor.c). */
@@ -156,11 +191,6 @@ typedef struct {
   _Atomic bool running;  /* the thread exists; read by submit */
   _Atomic bool sleeping; /* it waits for a backlog; read by the kick */
 } uvpool__monitor_t;
-
-/* The pool is laid out in cache-line groups by who writes what, so that
- * the loop thread's lock-free submit touches no line that workers write
- * per task. UVPOOL__LINE starts a new group. */
-#define UVPOOL__LINE _Alignas(64)
 
 #define UVPOOL__MAGIC 0x75767031u       /* "uvp1": the pool's memory is live */
 #define UVPOOL__MAGIC_FREED 0xdeadbeefu /* written just before it is freed */
@@ -185,9 +215,17 @@ struct uvpool_s {
   /* The async handle is referenced; written by the runner, under the
    * owner lock, read by other threads as a hint. */
   _Atomic bool refd;
-  /* Waits for completions that timed out in a row, and waits to skip
-   * before trying again (deliver.c). */
-  unsigned wait_misses, wait_skip;
+  /* The loop thread's waits for the completions of work its callbacks
+   * submitted (deliver.c): their predictor, and when the last wait that
+   * did not spin began (0: none pending). */
+  uvpool__spinpred_t loop_wait;
+  uint64_t loop_wait_since;
+  /* A lock-free submit since the last wait found no spinning worker: its
+   * completion is a wake-up away, so the wait only probes (loop_probe
+   * counts the chances to skip before the next probe, loop_probe_misses
+   * the probes that missed in a row). */
+  bool loop_kicked;
+  unsigned loop_probe, loop_probe_misses;
 
   /* Plain tasks submitted without mu: a multi-producer stack with a
    * closed bit, moved to pend by holders of mu (see queue.c). */
@@ -204,6 +242,7 @@ struct uvpool_s {
   UVPOOL__LINE _Atomic(uvpool_future_t *) done;
   /* The loop thread spins on done: pushers need not wake it. */
   _Atomic bool loop_watching;
+  _Atomic uint64_t sent_at; /* when a push last woke the loop thread */
 
   /* Freed off the loop thread: a multi-producer stack that the allocator
    * empties in one exchange. */
@@ -278,14 +317,26 @@ typedef enum {
   UVPOOL__HOOK_THREAD_CREATED, /* a pool thread was created, under mu */
   UVPOOL__HOOK_CLOSE_DECIDED,  /* loop thread: the close will finish */
   UVPOOL__HOOK_MONITOR_TICK,   /* the monitor ended a tick, under mu */
+  UVPOOL__HOOK_WORKER_IDLE,    /* a worker found no task: it will spin or
+                                  park next; mu dropped for the hook */
 } uvpool__hook_point_t;
 typedef void (*uvpool__hook_fn)(uvpool__hook_point_t point, const void *pool);
 UVPOOL__HIDDEN void uvpool__hook_set(uvpool__hook_fn fn);
 #ifdef UVPOOL_FAULT_INJECTION
 UVPOOL__HIDDEN void uvpool__hook(uvpool__hook_point_t point, const void *pool);
+/* Called with mu held: drops it around the hook, if one is installed, so
+ * that the hook may wait for the loop thread. */
+UVPOOL__HIDDEN void uvpool__hook_unlocked(uvpool__hook_point_t point,
+                                          uv_mutex_t *mu, const void *pool);
 #else
 static inline void uvpool__hook(uvpool__hook_point_t point, const void *pool) {
   (void)point;
+  (void)pool;
+}
+static inline void uvpool__hook_unlocked(uvpool__hook_point_t point,
+                                         uv_mutex_t *mu, const void *pool) {
+  (void)point;
+  (void)mu;
   (void)pool;
 }
 #endif
@@ -350,6 +401,12 @@ UVPOOL__HIDDEN size_t uvpool__runnable(uvpool_t *pool);
 /* Under mu, leaving the inbox where it is: the run queue plus the
  * lock-free submits not yet moved; a push in flight may count early. */
 UVPOOL__HIDDEN size_t uvpool__runnable_estimate(const uvpool_t *pool);
+/* Whether a done-list push of this thread woke the loop thread since the
+ * last call; clears it. */
+UVPOOL__HIDDEN bool uvpool__woke_loop_take(void);
+/* Whether a push of this thread was seen by a loop thread spinning for it
+ * since the last call; clears it. */
+UVPOOL__HIDDEN bool uvpool__caught_take(void);
 /* The inbox: any thread may push; false once closed. */
 UVPOOL__HIDDEN bool uvpool__inbox_push(uvpool_t *pool, uvpool_future_t *f);
 UVPOOL__HIDDEN void uvpool__inbox_close(uvpool_t *pool);
@@ -399,6 +456,16 @@ UVPOOL__HIDDEN void uvpool__monitor_asleep_hook(int (*hook)(int tid));
 UVPOOL__HIDDEN int uvpool__supply_init(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__supply_destroy(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__supply_fork_child(uvpool_t *pool);
+/* Spin lengths (0: do not spin): an idle worker's, given whether the loop
+ * thread caught its last completion spinning; the loop thread's, given
+ * whether the wait is a probe (deliver.c). And what a wait, or a wake-up,
+ * turned out to take. */
+UVPOOL__HIDDEN uint64_t uvpool__spin_len_idle(uvpool_t *pool, bool caught);
+UVPOOL__HIDDEN uint64_t uvpool__spin_len_loop(uvpool_t *pool, bool probe);
+UVPOOL__HIDDEN void uvpool__spin_saw_wait(uvpool__spinpred_t *p, uint64_t ns);
+UVPOOL__HIDDEN void uvpool__spin_saw_wake(uvpool__spinpred_t *p, uint64_t ns);
+/* What a spin of ns found (hit) or not, for the waste bound. */
+UVPOOL__HIDDEN void uvpool__spin_spent(uvpool_t *pool, uint64_t ns, bool hit);
 /* Any thread, without mu: workers started and not yet left. */
 UVPOOL__HIDDEN unsigned uvpool__supply_workers(const uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__supply_stats_locked(const uvpool_t *pool,
@@ -411,20 +478,30 @@ UVPOOL__HIDDEN int uvpool__supply_spawn_locked(uvpool_t *pool, size_t incoming);
 UVPOOL__HIDDEN int uvpool__supply_ensure_locked(uvpool_t *pool);
 /* A task was queued: makes sure a worker will take it. */
 UVPOOL__HIDDEN void uvpool__supply_kick_locked(uvpool_t *pool);
-/* The same after a lock-free push, without mu (takes it if needed). */
-UVPOOL__HIDDEN void uvpool__supply_kick(uvpool_t *pool);
+/* The same after a lock-free push, without mu (takes it if needed).
+ * Returns false when a spinning worker will take the task at once: no
+ * wake-up, and no busy worker, stands between it and a worker. */
+UVPOOL__HIDDEN bool uvpool__supply_kick(uvpool_t *pool);
 /* Wakes a parked worker if tasks wait that no awake worker will take. */
 UVPOOL__HIDDEN void uvpool__supply_wake_locked(uvpool_t *pool);
 /* Wakes every parked worker: the pool stops taking work. */
 UVPOOL__HIDDEN void uvpool__supply_broadcast_locked(uvpool_t *pool);
 /* A worker's life, told by worker.c. */
-UVPOOL__HIDDEN void uvpool__supply_ready_locked(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__supply_ready_locked(uvpool_t *pool,
+                                                uvpool__worker_t *w);
 UVPOOL__HIDDEN void uvpool__supply_task_begin_locked(uvpool_t *pool,
                                                      uvpool__worker_t *w,
                                                      uvpool_future_t *f);
+/* run_ns: the task's run time, when it was measured (every
+ * UVPOOL__TASK_SAMPLE-th task of a worker), else 0. */
 UVPOOL__HIDDEN void uvpool__supply_task_end_locked(uvpool_t *pool,
-                                                   uvpool__worker_t *w);
+                                                   uvpool__worker_t *w,
+                                                   uint64_t run_ns);
+#define UVPOOL__TASK_SAMPLE 8u
 UVPOOL__HIDDEN void uvpool__supply_busy_locked(uvpool_t *pool, bool busy);
+/* The worker leaves: it looks at the queue no more. */
+UVPOOL__HIDDEN void uvpool__supply_stop_looking_locked(uvpool_t *pool,
+                                                       uvpool__worker_t *w);
 /* Nothing to run: spins or parks (mu dropped meanwhile). Returns false
  * when the worker should leave for being idle too long. */
 UVPOOL__HIDDEN bool uvpool__supply_idle_locked(uvpool_t *pool,
@@ -434,6 +511,10 @@ UVPOOL__HIDDEN void uvpool__supply_leave_locked(uvpool_t *pool,
 UVPOOL__HIDDEN bool uvpool__supply_reap_due_locked(const uvpool_t *pool);
 /* Not under mu: joins the workers that left. */
 UVPOOL__HIDDEN void uvpool__supply_reap(uvpool_t *pool);
+/* The monitor keeps the parked workers' idle timeout: when it is next
+ * due (0: no worker may retire), and the wake-up of those past it. */
+UVPOOL__HIDDEN uint64_t uvpool__supply_retire_due_locked(const uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__supply_retire_locked(uvpool_t *pool, uint64_t now);
 /* Asks every running task, and every task that starts from now on, to
  * stop (uvpool_cancel_requested()). */
 UVPOOL__HIDDEN bool uvpool__supply_cancel_running_locked(uvpool_t *pool);

@@ -173,6 +173,22 @@ static bool watch_tick(uvpool_t *pool, watch_t *wt, bool have_proc) {
   return true;
 }
 
+/* Under mu: sleeps until woken, or until a parked worker's idle timeout
+ * (then wakes the workers it is for). One thread keeps that time for
+ * every worker: a timed wait on each park costs a timer, which on a VM
+ * costs as much as the wake-up itself. */
+static void sleep_locked(uvpool_t *pool) {
+  uint64_t due = uvpool__supply_retire_due_locked(pool), now;
+  if (due == 0) {
+    uv_cond_wait(&pool->monitor.cv, &pool->mu);
+    return;
+  }
+  now = uv_hrtime();
+  if (due > now)
+    (void)uv_cond_timedwait(&pool->monitor.cv, &pool->mu, due - now);
+  uvpool__supply_retire_locked(pool, uv_hrtime());
+}
+
 static void monitor_main(void *arg) {
   uvpool_t *pool = arg;
   uvpool__monitor_t *m = &pool->monitor;
@@ -187,12 +203,16 @@ static void monitor_main(void *arg) {
   uv_mutex_lock(&pool->mu);
   while (!m->stop) {
     if (!watching) {
-      /* Sleep until a submit finds every worker busy. Counting itself
-       * asleep before the last look pairs with uvpool__supply_kick. */
+      /* Sleep until a submit finds every worker busy, or until a parked
+       * worker has been idle for its timeout (the monitor keeps that time
+       * for them). Counting itself asleep before the last look pairs
+       * with uvpool__supply_kick. */
       atomic_store(&m->sleeping, true);
       if (!uvpool__supply_backlog_locked(pool))
-        uv_cond_wait(&m->cv, &pool->mu);
+        sleep_locked(pool);
       atomic_store(&m->sleeping, false);
+      if (!uvpool__supply_backlog_locked(pool))
+        continue; /* a retirement round, or the backlog is gone */
       watching = true;
       watch_begin(pool, &wt);
       continue;

@@ -4,7 +4,7 @@
  * 1. One mutex per pool (mu) guards the pending queue, the worker lists
  *    and the counters. The exceptions are lock-free and each has its rule
  *    where it lives: the loop thread's submits (the inbox, queue.c, and
- *    uvpool__kick, worker.c), the done list (queue.c) and the free stack
+ *    uvpool__supply_kick, supply.c), the done list (queue.c) and the free stack
  *    (future.c). Work and done callbacks run with no uvpool lock held, so
  *    they may call any uvpool function, exit() or fork().
  * 2. Lock order: exit registry lock, then pool->mu, then a future's
@@ -33,8 +33,11 @@
  *    list; memory (slabs, mutex) is released when it drops to zero, so
  *    futures outlive their pool's close.
  * 6. uvpool_submit either queues the task and guarantees a worker will
- *    take it, or changes nothing and returns an error. Submit starts a
- *    worker only when none exists; the monitor (monitor.c) adds more.
+ *    take it, or changes nothing and returns an error. Every rule that
+ *    starts, wakes, spins, parks or retires a worker lives in supply.c;
+ *    the monitor (monitor.c) only measures and asks it for help.
+ * 7. No completion waits for a spin: a worker publishes an outcome before
+ *    it looks for more work, and spins (supply.c) only after that.
  */
 #include "internal.h"
 
@@ -345,7 +348,8 @@ static int submit_fast(uvpool_t *pool, uvpool_work_cb work, void *arg,
     return UV_EAGAIN;
   }
   pool->loop_outstanding++;
-  uvpool__supply_kick(pool);
+  if (uvpool__supply_kick(pool))
+    pool->loop_kicked = true;
   if (out != NULL)
     *out = f;
   return 0;

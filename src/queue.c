@@ -362,12 +362,38 @@ void uvpool__done_push(uvpool_t *pool, uvpool_future_t *f) {
   uvpool__done_push_chain(pool, f, f);
 }
 
+/* A worker asks whether its publish woke the loop, or was caught by a
+ * loop thread spinning for it (see supply.c). */
+static _Thread_local bool tls_woke_loop, tls_caught;
+
+bool uvpool__woke_loop_take(void) {
+  bool woke = tls_woke_loop;
+  tls_woke_loop = false;
+  return woke;
+}
+
+bool uvpool__caught_take(void) {
+  bool caught = tls_caught;
+  tls_caught = false;
+  return caught;
+}
+
 void uvpool__done_push_chain(uvpool_t *pool, uvpool_future_t *first,
                              uvpool_future_t *last) {
   /* A loop thread that spins on the list sees the push: no send. The
    * seq_cst push and load pair with the loop's (see wait_done). */
-  if (uvpool__stack_push_chain(&pool->done, first, last) &&
-      !atomic_load(&pool->loop_watching) && (!pool->forked || pool->closing) &&
-      !atomic_load_explicit(&pool->exiting, memory_order_relaxed))
+  if (!uvpool__stack_push_chain(&pool->done, first, last))
+    return;
+  if (atomic_load(&pool->loop_watching)) {
+    tls_caught = true;
+    return;
+  }
+  if ((!pool->forked || pool->closing) &&
+      !atomic_load_explicit(&pool->exiting, memory_order_relaxed)) {
+    /* When, for the loop thread's wait predictor (deliver.c): the send is
+     * a system call anyway. */
+    atomic_store_explicit(&pool->sent_at, uv_hrtime(), memory_order_relaxed);
     uv_async_send(&pool->async);
+    tls_woke_loop = true;
+  }
 }

@@ -11,7 +11,9 @@
  *   worker finishing a task counts itself idle before it publishes the
  *   outcome, so a thread that waits on the future and then submits finds
  *   it idle (the "idle reuse race");
- * - nstarting, nspinning, nparked: the idle ones by what they do;
+ * - nstarting, nawake, nparked: the idle ones by what they do (nawake:
+ *   after a task, or spinning, or woken, until they park or take a task:
+ *   each looks at the queue first); nspinning: those of nawake that spin;
  * - nleaving: idle workers past their idle timeout, on their way out.
  *
  * Starting a worker (supply_spawn): only while the workers started or
@@ -25,13 +27,174 @@
  * while workers are parked, one is signalled, unless one already was; with
  * every worker busy, the monitor is woken to watch the queue.
  *
- * Idle workers spin, then park: see the spin predictor below. Parked
- * workers above min_workers leave after idle_timeout_ms. */
+ * Idle workers spin only where it pays (below), then park. Parked workers
+ * above min_workers leave after idle_timeout_ms.
+ *
+ * Spinning that pays for itself. A thread that sleeps for a wait pays a
+ * wake-up in latency (and in CPU, on both sides: on a 2-vCPU VM a
+ * cross-CPU wake-up costs about 12 us of CPU and 17 us of latency); one
+ * that spins pays the wait in CPU. So each kind of wait (an idle worker's
+ * for its next task; the loop thread's for the completion of work its
+ * callbacks just submitted, deliver.c) keeps a predictor: a moving average
+ * of the waits it saw and one of the wake-up latencies it paid. It spins
+ * only while the predicted wait is below the predicted wake-up, for at
+ * most twice the predicted wait, never beyond spin_us. A wait it did not
+ * spin for is still measured (up to the kick that ended it, or the
+ * completion that arrived), so a predictor that stopped spinning sees when
+ * waits become short again. This is the rule of glibc's adaptive mutex and
+ * of the Linux kernel's optimistic spinning (spin only while spinning
+ * recently paid, for a bounded, estimated time); what changes is the
+ * measure: the wait against the cost of the sleep it would replace, not a
+ * fixed spin count.
+ *
+ * No completion waits for a spin: a worker whose last publish woke the
+ * loop thread does not spin before it parks. The loop thread may have
+ * been woken onto this very CPU (a cross-CPU wake-up often lands there);
+ * a spin would then sit between the completion and its callback. The
+ * completion itself is published before the worker looks for more work.
+ *
+ * The waste is bounded: spins that found nothing (misses) take at most
+ * 1/8 of the time the workers were busy running and publishing tasks,
+ * plus half of what the spins that found their task saved (a wake-up's
+ * latency each), over a window of about a second, plus 0.2 ms so that an
+ * idle pool can still learn. A spin that found its task cost less than the
+ * park and wake-up it replaced: it is not waste. uvpool_stats reports
+ * busy, spin and wasted spin time. */
 #include "internal.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+
+/* ---- spin predictors and the waste bound -------------------------------- */
+
+#define SPIN_MIN_NS 2000u      /* the shortest spin worth starting */
+#define WAKE_INIT_NS 20000u    /* a wake-up's latency, until one was seen */
+#define WINDOW_NS 1000000000u  /* the waste bound's window */
+#define WASTE_SLACK_NS 200000u /* misses allowed in a window regardless */
+
+static uint64_t average(uint64_t avg, uint64_t x) {
+  return avg - avg / 4 + x / 4;
+}
+
+void uvpool__spin_saw_wait(uvpool__spinpred_t *p, uint64_t ns) {
+  p->wait_ns = average(p->wait_ns, ns);
+}
+
+void uvpool__spin_saw_wake(uvpool__spinpred_t *p, uint64_t ns) {
+  p->wake_ns = p->wake_ns == 0 ? ns : average(p->wake_ns, ns);
+}
+
+/* Halves the window's sums once it is a second old: what spinning cost
+ * over about the last second. */
+static void budget_age(uvpool__spinbudget_t *b, uint64_t now) {
+  uint64_t at = atomic_load_explicit(&b->window_at, memory_order_relaxed);
+  if (now - at < WINDOW_NS)
+    return;
+  atomic_store_explicit(&b->window_at, now, memory_order_relaxed);
+  atomic_store_explicit(
+      &b->busy_ns, atomic_load_explicit(&b->busy_ns, memory_order_relaxed) / 2,
+      memory_order_relaxed);
+  atomic_store_explicit(
+      &b->waste_ns,
+      atomic_load_explicit(&b->waste_ns, memory_order_relaxed) / 2,
+      memory_order_relaxed);
+  atomic_store_explicit(
+      &b->saved_ns,
+      atomic_load_explicit(&b->saved_ns, memory_order_relaxed) / 2,
+      memory_order_relaxed);
+}
+
+static bool budget_allows(uvpool__spinbudget_t *b) {
+  uint64_t busy = atomic_load_explicit(&b->busy_ns, memory_order_relaxed);
+  uint64_t saved = atomic_load_explicit(&b->saved_ns, memory_order_relaxed);
+  uint64_t waste = atomic_load_explicit(&b->waste_ns, memory_order_relaxed);
+  return waste <= busy / 8 + saved / 2 + WASTE_SLACK_NS;
+}
+
+static void budget_busy(uvpool__spinbudget_t *b, uint64_t ns) {
+  atomic_fetch_add_explicit(&b->busy_ns, ns, memory_order_relaxed);
+  atomic_fetch_add_explicit(&b->busy_total, ns, memory_order_relaxed);
+}
+
+/* The workers' wake-up latency, as their last park measured it. */
+static uint64_t worker_wake(uvpool_t *pool) {
+  uint64_t wake =
+      atomic_load_explicit(&pool->supply.wake_hint, memory_order_relaxed);
+  return wake != 0 ? wake : WAKE_INIT_NS;
+}
+
+void uvpool__spin_spent(uvpool_t *pool, uint64_t ns, bool hit) {
+  uvpool__spinbudget_t *b = &pool->supply.spent;
+  atomic_fetch_add_explicit(&b->spin_total, ns, memory_order_relaxed);
+  if (hit) {
+    /* A hit replaced a park and a wake-up: about a wake-up's latency of
+     * CPU, on the two threads together. */
+    atomic_fetch_add_explicit(&b->saved_ns, worker_wake(pool),
+                              memory_order_relaxed);
+    return;
+  }
+  atomic_fetch_add_explicit(&b->waste_ns, ns, memory_order_relaxed);
+  atomic_fetch_add_explicit(&b->waste_total, ns, memory_order_relaxed);
+}
+
+/* The wake-up latency a predictor goes by: its own, else, until it saw
+ * one, the workers'. */
+static uint64_t wake_of(uvpool_t *pool, const uvpool__spinpred_t *p) {
+  return p->wake_ns != 0 ? p->wake_ns : worker_wake(pool);
+}
+
+/* The spin is worth it while the predicted wait is below `worth` quarters
+ * of a wake-up (`wake`): what the spin saves in CPU, as a wake-up's CPU
+ * cost is about three quarters of its latency (see the top). It lasts
+ * twice the predicted wait, for jitter, at most `most` quarters of a
+ * wake-up and never beyond spin_us, and only while the waste bound
+ * allows. worth 0: spin whatever the prediction. */
+static uint64_t spin_len(uvpool_t *pool, const uvpool__spinpred_t *p,
+                         uint64_t wake, unsigned worth, unsigned most) {
+  uvpool__spinbudget_t *b = &pool->supply.spent;
+  uint64_t cap = (uint64_t)pool->opts.spin_us * 1000u;
+  uint64_t len;
+  if (cap == 0 || (worth != 0 && p->wait_ns * 4 >= wake * worth))
+    return 0;
+  budget_age(b, uv_hrtime());
+  if (!budget_allows(b))
+    return 0;
+  len = worth != 0 ? 2 * p->wait_ns + SPIN_MIN_NS : UINT64_MAX;
+  if (len > wake * most / 4)
+    len = wake * most / 4;
+  return len < cap ? len : cap;
+}
+
+uint64_t uvpool__spin_len_idle(uvpool_t *pool, bool caught) {
+  /* Caught by the loop thread spinning for it, its completion's follow-up
+   * comes as soon as a callback submits it: spin, up to a wake-up. Else
+   * the spin saves this worker's wake-up, if the wait is short. */
+  uvpool__spinpred_t *p = &pool->supply.idle;
+  return caught ? spin_len(pool, p, wake_of(pool, p), 0, 4)
+                : spin_len(pool, p, wake_of(pool, p), 3, 4);
+}
+
+uint64_t uvpool__spin_len_loop(uvpool_t *pool, bool probe) {
+  /* A spin that catches the completion saves two wake-ups: the loop
+   * thread's, and the worker's, which then spins for the follow-up instead
+   * of parking. A probe (deliver.c) spins regardless, for two of the
+   * workers' wake-ups: its completion comes after a worker woke for the
+   * task, and the loop thread's own wake-ups, often measured while it was
+   * still awake, may be far shorter. */
+  uvpool__spinpred_t *p = &pool->loop_wait;
+  return probe ? spin_len(pool, p, worker_wake(pool), 0, 8)
+               : spin_len(pool, p, wake_of(pool, p), 5, 8);
+}
+
+/* Under mu: a busy period of w ended at now. */
+static void busy_done(uvpool_t *pool, uvpool__worker_t *w, uint64_t now) {
+  budget_busy(&pool->supply.spent, now - w->busy_since);
+}
+
+static void busy_begin(uvpool__worker_t *w, uint64_t now) {
+  w->busy_since = now;
+}
 
 /* ---- counts ------------------------------------------------------------- */
 
@@ -51,11 +214,17 @@ unsigned uvpool__supply_workers(const uvpool_t *pool) {
 }
 
 void uvpool__supply_stats_locked(const uvpool_t *pool, uvpool_stats_t *out) {
-  const uvpool__supply_t *s = &pool->supply;
+  uvpool__supply_t *s = &((uvpool_t *)pool)->supply;
   out->running = s->nrunning;
   out->workers = s->nworkers;
   out->idle_workers = s->nidle;
   out->peak_workers = s->npeak;
+  out->busy_ns =
+      atomic_load_explicit(&s->spent.busy_total, memory_order_relaxed);
+  out->spin_ns =
+      atomic_load_explicit(&s->spent.spin_total, memory_order_relaxed);
+  out->spin_wasted_ns =
+      atomic_load_explicit(&s->spent.waste_total, memory_order_relaxed);
 }
 
 /* ---- starting workers --------------------------------------------------- */
@@ -124,13 +293,17 @@ int uvpool__supply_ensure_locked(uvpool_t *pool) {
 
 /* ---- waking workers ----------------------------------------------------- */
 
+/* Under mu: signals one parked worker, noting when for its predictor. */
+static void signal_one_locked(uvpool__supply_t *s) {
+  s->kick_at = uv_hrtime();
+  atomic_store_explicit(&s->wake_pending, true, memory_order_relaxed);
+  uv_cond_signal(&s->work_cv);
+}
+
 void uvpool__supply_wake_locked(uvpool_t *pool) {
   uvpool__supply_t *s = &pool->supply;
-  unsigned awake = s->nidle - s->nparked - s->nstarting;
-  if (s->nparked > 0 && uvpool__runnable(pool) > awake) {
-    atomic_store_explicit(&s->wake_pending, true, memory_order_relaxed);
-    uv_cond_signal(&s->work_cv);
-  }
+  if (s->nparked > 0 && uvpool__runnable(pool) > s->nawake)
+    signal_one_locked(s);
 }
 
 /* With no worker left (the last one left after the submitter looked),
@@ -150,7 +323,7 @@ void uvpool__supply_kick_locked(uvpool_t *pool) {
     }
     return;
   }
-  if (s->nspinning > 0)
+  if (s->nawake > 0) /* it takes the task before it parks */
     return;
   if (s->nparked > 0)
     uvpool__supply_wake_locked(pool);
@@ -167,20 +340,21 @@ void uvpool__supply_kick_locked(uvpool_t *pool) {
  * one already signalled, takes the task anyway; a running one looks when
  * its task returns. A starting worker does not count: it may stay in
  * thread_init for long. */
-void uvpool__supply_kick(uvpool_t *pool) {
+bool uvpool__supply_kick(uvpool_t *pool) {
   uvpool__supply_t *s = &pool->supply;
   if (atomic_load(&s->nworkers) != 0) {
-    if (atomic_load(&s->nspinning) != 0)
-      return;
+    if (atomic_load(&s->nawake) != 0)
+      return false;
     if (atomic_load(&s->nparked) != 0
             ? atomic_load_explicit(&s->wake_pending, memory_order_relaxed)
             : !uvpool__monitor_sleeping(pool))
-      return;
+      return true; /* a wake-up, or a busy worker, is on the way */
   }
   uv_mutex_lock(&pool->mu);
   uvpool__supply_kick_locked(pool);
   uv_mutex_unlock(&pool->mu);
   uvpool__watchers_run();
+  return true;
 }
 
 void uvpool__supply_broadcast_locked(uvpool_t *pool) {
@@ -189,28 +363,82 @@ void uvpool__supply_broadcast_locked(uvpool_t *pool) {
 
 /* ---- a worker's life ---------------------------------------------------- */
 
-void uvpool__supply_ready_locked(uvpool_t *pool) { pool->supply.nstarting--; }
+/* Under mu: w starts, or stops, looking at the queue. seq_cst: the kick
+ * that finds no awake worker pairs with it (see uvpool__supply_kick). */
+static void set_awake(uvpool__supply_t *s, uvpool__worker_t *w, bool awake) {
+  if (w->awake == awake)
+    return;
+  w->awake = awake;
+  if (awake)
+    atomic_fetch_add(&s->nawake, 1);
+  else
+    atomic_fetch_sub(&s->nawake, 1);
+}
+
+void uvpool__supply_ready_locked(uvpool_t *pool, uvpool__worker_t *w) {
+  pool->supply.nstarting--;
+  set_awake(&pool->supply, w, true);
+  busy_begin(w, uv_hrtime());
+}
+
+void uvpool__supply_stop_looking_locked(uvpool_t *pool, uvpool__worker_t *w) {
+  set_awake(&pool->supply, w, false);
+}
+
+/* A task waits in the run queue or the inbox: a look, not a drain. */
+static bool work_ready(uvpool_t *pool) {
+  return atomic_load_explicit(&pool->nqueued, memory_order_relaxed) != 0 ||
+         !uvpool__inbox_empty(pool);
+}
+
+/* Under mu: a worker took a task while more wait. Hand the wake-up on (a
+ * spinning or starting worker takes one task, and this may have been it;
+ * with every worker busy, the monitor is asked to watch) only if the tasks
+ * left would wait longer for this worker than for a woken thread, by the
+ * run time of recent tasks: a burst of short tasks then runs on the worker
+ * that is awake, at the cost of no wake-up, while blocking ones get more
+ * workers at once. Should one task of a short burst block, the tasks
+ * behind it get a worker at the next submit (whose kick wakes one) or when
+ * it returns. */
+static void hand_on_locked(uvpool_t *pool) {
+  uvpool__supply_t *s = &pool->supply;
+  uint64_t wake = s->idle.wake_ns != 0 ? s->idle.wake_ns : WAKE_INIT_NS;
+  /* The run queue only: the inbox's count would read a cache line the
+   * loop thread writes on every submit. What the inbox holds is weighed
+   * at the next task, once drained into the run queue. */
+  size_t queued = atomic_load_explicit(&pool->nqueued, memory_order_relaxed);
+  if ((queued != 0 ? queued : 1) * s->task_ns >= wake)
+    uvpool__supply_kick_locked(pool);
+}
 
 void uvpool__supply_task_begin_locked(uvpool_t *pool, uvpool__worker_t *w,
                                       uvpool_future_t *f) {
   uvpool__supply_t *s = &pool->supply;
   s->nidle--;
   s->nrunning++;
+  set_awake(s, w, false);
   w->current = f;
   w->started++;
-  /* Hand the wake-up on: a spinning or starting worker takes one task, and
-   * this may have been it. The inbox is drained only if there are parked
-   * workers to weigh it against (uvpool__supply_wake_locked). */
   if (atomic_load_explicit(&pool->nqueued, memory_order_relaxed) != 0 ||
       !uvpool__inbox_empty(pool))
-    uvpool__supply_kick_locked(pool);
+    hand_on_locked(pool);
 }
 
-void uvpool__supply_task_end_locked(uvpool_t *pool, uvpool__worker_t *w) {
+void uvpool__supply_task_end_locked(uvpool_t *pool, uvpool__worker_t *w,
+                                    uint64_t run_ns) {
   uvpool__supply_t *s = &pool->supply;
+  if (run_ns != 0)
+    s->task_ns = average(s->task_ns, run_ns);
   w->current = NULL;
   s->nrunning--;
   s->nidle++; /* before it is published: see the top of the file */
+  /* A worker that takes the next task at once need not count as awake:
+   * submits read nawake, and a write per task would bounce its cache line
+   * between this worker and the loop thread. One that found the queue
+   * empty here counts itself awake before it publishes, for the follow-up
+   * its completion may bring; the others do so when they idle. */
+  if (!work_ready(pool))
+    set_awake(s, w, true);
 }
 
 /* Under mu: thread_exit runs without mu, and the worker is busy, not idle,
@@ -238,30 +466,36 @@ bool uvpool__supply_cancelling_running(const uvpool_t *pool) {
 
 /* ---- idle workers: spin, then park -------------------------------------- */
 
-/* A task waits in the run queue or the inbox: a look, not a drain. */
-static bool work_ready(uvpool_t *pool) {
-  return atomic_load_explicit(&pool->nqueued, memory_order_relaxed) != 0 ||
-         !uvpool__inbox_empty(pool);
-}
-
-/* Spins up to spin_us without the lock, for a task to appear. One spinner
- * is enough to catch the next task; more would only take CPU from the
- * loop thread and from the workers that have work. */
-static void spin_locked(uvpool_t *pool) {
+/* Spins without the lock for a task to appear, if the predictor says the
+ * wait will be short. One spinner is enough to catch the next task; more
+ * would only take CPU from the loop thread and the workers that have
+ * work. */
+static void spin_locked(uvpool_t *pool, uvpool__worker_t *w, bool caught) {
   uvpool__supply_t *s = &pool->supply;
-  uint64_t until;
-  if (pool->opts.spin_us == 0 || s->nspinning > 0)
+  uint64_t len, end;
+  bool hit;
+  if (s->nspinning > 0)
+    return;
+  len = uvpool__spin_len_idle(pool, caught);
+  if (len == 0)
     return;
   s->nspinning++;
   uv_mutex_unlock(&pool->mu);
-  until = uv_hrtime() + (uint64_t)pool->opts.spin_us * 1000u;
-  (void)uvpool__spin_until(pool, until, work_ready);
+  hit = uvpool__spin_until(pool, w->idle_since + len, work_ready);
+  end = uv_hrtime();
   uv_mutex_lock(&pool->mu);
   s->nspinning--;
+  uvpool__spin_spent(pool, end - w->idle_since, hit);
+  if (hit) {
+    uvpool__spin_saw_wait(&s->idle, end - w->idle_since);
+    busy_begin(w, end);
+  }
 }
 
 /* Parks until signalled or the idle timeout. Returns false when this
- * worker should leave for being idle too long. */
+ * worker should leave for being idle too long. A wake-up by a kick tells
+ * the predictor how long the wait was (up to the kick) and what the
+ * wake-up took. */
 static bool park_locked(uvpool_t *pool, uvpool__worker_t *w) {
   uvpool__supply_t *s = &pool->supply;
   uint64_t timeout = (uint64_t)pool->opts.idle_timeout_ms * 1000000u;
@@ -274,28 +508,80 @@ static bool park_locked(uvpool_t *pool, uvpool__worker_t *w) {
     return false;
   }
   s->nparked++;
+  w->parked = true;
+  set_awake(s, w, false);
   /* After counting itself parked, look at the inbox once more: a lock-free
-   * submit that missed the count pushed before it (see supply_kick). */
+   * submit that missed the count pushed before it (see supply_kick). The
+   * monitor keeps the idle timeout (uvpool__supply_retire_locked); without
+   * one, the wait is timed. */
   if (uvpool__inbox_empty(pool)) {
-    if (reapable)
+    if (reapable && !uvpool__monitor_running(pool))
       uv_cond_timedwait(&s->work_cv, &pool->mu,
                         timeout - (now - w->idle_since));
     else
       uv_cond_wait(&s->work_cv, &pool->mu);
     atomic_store_explicit(&s->wake_pending, false, memory_order_relaxed);
+    now = uv_hrtime();
+    if (s->kick_at > w->idle_since && s->kick_at <= now) {
+      uvpool__spin_saw_wait(&s->idle, s->kick_at - w->idle_since);
+      uvpool__spin_saw_wake(&s->idle, now - s->kick_at);
+      atomic_store_explicit(&s->wake_hint, s->idle.wake_ns,
+                            memory_order_relaxed);
+    }
   }
   s->nparked--;
+  w->parked = w->retire_woken = false;
+  set_awake(s, w, true);
+  busy_begin(w, now);
   return true;
 }
 
 bool uvpool__supply_idle_locked(uvpool_t *pool, uvpool__worker_t *w) {
   if (!w->spun) {
+    uint64_t now = uv_hrtime();
     w->spun = true;
-    w->idle_since = uv_hrtime();
-    spin_locked(pool);
+    set_awake(&pool->supply, w, true); /* then it looks: spin or park */
+    w->idle_since = now;
+    busy_done(pool, w, now);
+    uvpool__hook_unlocked(UVPOOL__HOOK_WORKER_IDLE, &pool->mu, pool);
+    /* A completion that woke the loop thread: no spin (see the top). */
+    bool caught = uvpool__caught_take();
+    if (!uvpool__woke_loop_take())
+      spin_locked(pool, w, caught);
     return true;
   }
   return park_locked(pool, w);
+}
+
+/* Workers that may retire: more than min_workers, less those leaving. */
+static bool reapable_locked(const uvpool_t *pool) {
+  const uvpool__supply_t *s = &pool->supply;
+  return s->nworkers - s->nleaving > pool->opts.min_workers;
+}
+
+uint64_t uvpool__supply_retire_due_locked(const uvpool_t *pool) {
+  uint64_t timeout = (uint64_t)pool->opts.idle_timeout_ms * 1000000u;
+  uint64_t due = UINT64_MAX;
+  if (!reapable_locked(pool))
+    return 0;
+  for (const uvpool__worker_t *w = pool->supply.workers; w != NULL; w = w->next)
+    if (w->parked && !w->retire_woken && w->idle_since + timeout < due)
+      due = w->idle_since + timeout;
+  /* None parked yet: look again in a timeout's time. */
+  return due != UINT64_MAX ? due : uv_hrtime() + timeout;
+}
+
+void uvpool__supply_retire_locked(uvpool_t *pool, uint64_t now) {
+  uint64_t timeout = (uint64_t)pool->opts.idle_timeout_ms * 1000000u;
+  bool due = false;
+  if (!reapable_locked(pool))
+    return;
+  for (uvpool__worker_t *w = pool->supply.workers; w != NULL; w = w->next)
+    if (w->parked && !w->retire_woken && now - w->idle_since >= timeout)
+      due = w->retire_woken = true;
+  /* Each parked worker wakes; those past their timeout leave (park). */
+  if (due)
+    uv_cond_broadcast(&pool->supply.work_cv);
 }
 
 /* ---- leaving ------------------------------------------------------------ */
@@ -315,6 +601,7 @@ static void unlink_worker(uvpool__supply_t *s, uvpool__worker_t *w) {
  * under mu). */
 void uvpool__supply_leave_locked(uvpool_t *pool, uvpool__worker_t *w) {
   uvpool__supply_t *s = &pool->supply;
+  set_awake(s, w, false);
   s->nidle--;
   unlink_worker(s, w);
   w->next = s->zombies;
@@ -416,7 +703,7 @@ bool uvpool__supply_add_locked(uvpool_t *pool, size_t n) {
   /* Workers already on their way (starting, spinning, or parked and
    * signalled) take tasks before a new one could: they count first. */
   size_t pending = s->wake_pending ? 1 : 0;
-  size_t coming = s->nstarting + s->nspinning + pending;
+  size_t coming = s->nstarting + s->nawake + pending;
   size_t parked = s->nparked;
   size_t wake = parked > pending ? parked - pending : 0;
   unsigned before = s->nworkers;
@@ -424,9 +711,7 @@ bool uvpool__supply_add_locked(uvpool_t *pool, size_t n) {
   if (wake > n)
     wake = n;
   for (size_t i = 0; i < wake; i++)
-    uv_cond_signal(&s->work_cv);
-  if (wake > 0)
-    atomic_store_explicit(&s->wake_pending, true, memory_order_relaxed);
+    signal_one_locked(s);
   for (n -= wake; n > 0 && s->nworkers < pool->opts.max_workers; n--)
     if (uvpool__supply_spawn_locked(pool, 0) != 0)
       break; /* tried again next tick */
@@ -435,8 +720,8 @@ bool uvpool__supply_add_locked(uvpool_t *pool, size_t n) {
 
 bool uvpool__supply_backlog_locked(const uvpool_t *pool) {
   const uvpool__supply_t *s = &pool->supply;
-  return (pool->nqueued > 0 || !uvpool__inbox_empty(pool)) &&
-         s->nspinning == 0 && s->nparked == 0;
+  return (pool->nqueued > 0 || !uvpool__inbox_empty(pool)) && s->nawake == 0 &&
+         s->nparked == 0;
 }
 
 /* ---- exit and fork ------------------------------------------------------ */
@@ -485,6 +770,7 @@ void uvpool__supply_fork_child(uvpool_t *pool) {
   atomic_store(&s->nworkers, 0);
   atomic_store(&s->nparked, 0);
   atomic_store(&s->nspinning, 0);
+  atomic_store(&s->nawake, 0);
   atomic_store(&s->wake_pending, false);
   /* Nobody waits on it in the child: a fresh one is safe to reuse. */
   uv_cond_init(&s->work_cv);

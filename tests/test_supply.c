@@ -45,6 +45,8 @@ static void hook(uvpool__hook_point_t point, const void *pool) {
     if (atomic_exchange(&H.tick_wanted, false))
       uv_sem_post(H.tick);
     break;
+  case UVPOOL__HOOK_WORKER_IDLE:
+    break;
   case UVPOOL__HOOK_CLOSE_DECIDED:
     /* Let the monitor finish the tick it began before the close, on what
      * it saw then, before the close stops it. */
