@@ -451,8 +451,10 @@ static void lat_libuv_after(uv_work_t *req, int status) {
     lat_libuv_submit();
 }
 
-/* Runs n round trips and stores p50, p99 and p99.9 in us. */
-static void lat_run(bool uvpool_side, size_t n, double out[3]) {
+/* Runs n round trips and stores p50, p99 and p99.9 in us, and the
+ * process CPU time per round trip in us. */
+static void lat_run(bool uvpool_side, size_t n, double out[4]) {
+  double c0 = cpu_seconds(RUSAGE_SELF);
   lt.i = 0;
   lt.n = n;
   if (uvpool_side)
@@ -460,6 +462,7 @@ static void lat_run(bool uvpool_side, size_t n, double out[3]) {
   else
     lat_libuv_submit();
   uv_run(&loop, UV_RUN_DEFAULT);
+  out[3] = (cpu_seconds(RUSAGE_SELF) - c0) * 1e6 / (double)n;
   if (lt.i != n)
     die("latency: lost callbacks", EIO);
   qsort(lt.lat, n, sizeof(uint64_t), cmp_u64);
@@ -470,11 +473,11 @@ static void lat_run(bool uvpool_side, size_t n, double out[3]) {
 
 static void bench_latency(void) {
   size_t n = tasks_or(100000, 20000);
-  static const char *names[3] = {"p50", "p99", "p99.9"};
-  result_t *r[3];
+  static const char *names[4] = {"p50", "p99", "p99.9", "cpu/task"};
+  result_t *r[4];
   noise_t n0;
   uint64_t allocs = 0;
-  for (int k = 0; k < 3; k++)
+  for (int k = 0; k < 4; k++)
     r[k] = result_new("latency", names[k], "us", false);
   result_target(r[0], false, false, 0.5);
   result_target(r[1], false, false, 1.0);
@@ -483,7 +486,7 @@ static void bench_latency(void) {
     die("malloc", ENOMEM);
   lt.pool = run_a() ? pool_new(NULL) : NULL;
   {
-    double warm[3];
+    double warm[4];
     size_t w = n / 10 > 0 ? n / 10 : 1;
     if (run_a())
       lat_run(true, w, warm);
@@ -492,21 +495,21 @@ static void bench_latency(void) {
   }
   n0 = noise_now();
   for (int i = 0; i < opt.rounds; i++) {
-    double v[3];
+    double v[4];
     if (run_a()) {
       uint64_t c0 = allocs_now();
       lat_run(true, n, v);
       allocs += allocs_now() - c0;
-      for (int k = 0; k < 3; k++)
+      for (int k = 0; k < 4; k++)
         r[k]->a[r[k]->na++] = v[k];
     }
     if (run_b()) {
       lat_run(false, n, v);
-      for (int k = 0; k < 3; k++)
+      for (int k = 0; k < 4; k++)
         r[k]->b[r[k]->nb++] = v[k];
     }
   }
-  for (int k = 0; k < 3; k++) {
+  for (int k = 0; k < 4; k++) {
     result_finish(r[k], noise_pct(n0, noise_now()));
     snprintf(r[k]->note, sizeof(r[k]->note),
              "%zu sequential round trips, submit to callback", n);
