@@ -207,6 +207,56 @@ UVPOOL_EXTERN int uvpool_new(uv_loop_t *loop, const uvpool_options_t *opts,
 UVPOOL_EXTERN int uvpool_submit(uvpool_t *pool, uvpool_work_cb work, void *arg,
                                 uvpool_future_t **out);
 
+/* Queues work(arg) and registers cb(f, data) in one step: both happen or
+ * neither, so no completion can be lost between them. The future is the
+ * pool's: cb borrows it (f is valid during cb, and uvpool_future_ref
+ * keeps it longer). cb runs on the loop thread once the task settled,
+ * with its state, status, result and arg (uvpool_future_arg) readable.
+ * Any thread. Allocates nothing in the steady state.
+ * Returns as uvpool_submit; UV_EINVAL for a NULL pool, work or cb. */
+UVPOOL_EXTERN int uvpool_submit_cb(uvpool_t *pool, uvpool_work_cb work,
+                                   void *arg, uvpool_done_cb cb, void *data);
+
+/* Queues work(args[i]) for every i < n in one step: all n are queued or
+ * none. futs: NULL (fire-and-forget), or an array of n that receives one
+ * future per task, in the order of args, each with one reference owned by
+ * the caller. Tasks start in array order. One lock (or, on the loop
+ * thread, one lock-free push) for the whole batch, and one wake-up: the
+ * workers hand further wake-ups on as the batch needs them. Any thread.
+ * Returns as uvpool_submit; UV_EINVAL for a NULL pool, work or args, or
+ * n == 0; UV_EAGAIN if the n tasks do not fit under max_queued. On error
+ * nothing is queued and futs is untouched. */
+UVPOOL_EXTERN int uvpool_submit_many(uvpool_t *pool, uvpool_work_cb work,
+                                     void *const *args, size_t n,
+                                     uvpool_future_t **futs);
+
+/* uv_queue_work on a pool. work_cb(req) runs on a worker;
+ * after_work_cb(req, status), if not NULL, runs on the loop thread with
+ * status 0, or UV_ECANCELED if the req was cancelled (uvpool_cancel_work,
+ * or a close with UVPOOL_CANCEL_PENDING, or process exit with
+ * UVPOOL_EXIT_CANCEL_PENDING), or the thread_init code of a broken pool.
+ * Sets req->type (UV_WORK), req->loop (the pool's loop), req->work_cb and
+ * req->after_work_cb; req->data stays the caller's; the req's private
+ * fields are the pool's until then. The req must stay valid until
+ * after_work_cb ran, or, with a NULL after_work_cb, until work_cb
+ * returned (or, if the req never runs, until the pool's close finished).
+ * A req may be queued again from its own work_cb (with a NULL
+ * after_work_cb) or after_work_cb, as with libuv. uv_cancel() on it
+ * returns UV_EBUSY: use uvpool_cancel_work(). Any thread, including a
+ * worker. Allocates nothing in the steady state; the req's callback runs
+ * like uvpool_submit_cb's.
+ * Returns 0; UV_EINVAL for a NULL pool, req or work_cb; otherwise as
+ * uvpool_submit. */
+UVPOOL_EXTERN int uvpool_queue_work(uvpool_t *pool, uv_work_t *req,
+                                    uv_work_cb work_cb,
+                                    uv_after_work_cb after_work_cb);
+
+/* Cancels a req queued with uvpool_queue_work that has not started, like
+ * uv_cancel: its after_work_cb runs later with UV_ECANCELED. Any thread.
+ * Returns 0; UV_EBUSY if it started or settled (its work may then see
+ * uvpool_cancel_requested() become nonzero); UV_EINVAL for NULL. */
+UVPOOL_EXTERN int uvpool_cancel_work(uv_work_t *req);
+
 /* Begins closing the pool. Loop thread only (see the conventions at the
  * top). Never blocks.
  * At once: uvpool_submit returns UV_ESHUTDOWN. Queued tasks still run
@@ -284,6 +334,12 @@ UVPOOL_EXTERN int uvpool_future_status(const uvpool_future_t *f);
 /* The result the work stored, once DONE; NULL otherwise. Any thread. The
  * pointee belongs to the application. */
 UVPOOL_EXTERN void *uvpool_future_result(const uvpool_future_t *f);
+
+/* The arg the task was submitted with (uvpool_submit, _ex, _cb, _many: its
+ * args[i]; uvpool_queue_work: the req); NULL for a combination (when_all,
+ * when_any) or NULL f. Any thread, for as long as f is referenced or
+ * borrowed. */
+UVPOOL_EXTERN void *uvpool_future_arg(const uvpool_future_t *f);
 
 /* Blocks until f settles or timeout_ms passes (< 0: forever). Settlement
  * does not wait for callbacks (for a combination either: see "composing

@@ -159,7 +159,7 @@ static int make_out(uvpool_t *pool, uint32_t flags, uvpool_work_cb work,
   if (rc == 0) {
     uvpool__future_init(f, flags, 3);
     f->u.work = work;
-    f->v.arg = arg;
+    f->arg = arg;
     pool->outstanding++;
     if (flags & UVPOOL__F_HELD) {
       pool->submitted++;

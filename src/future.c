@@ -88,6 +88,19 @@ uvpool_future_t *uvpool__future_alloc(uvpool_t *pool) {
   return f;
 }
 
+/* Under mu: gives back a future from uvpool__future_alloc that was never
+ * initialised (a batch submit that could not have all it needed). */
+void uvpool__future_unalloc(uvpool_t *pool, uvpool_future_t *f) {
+  if (uvpool__owner_held(pool)) { /* the runner's list counts in live */
+    f->next = pool->free_loop;
+    pool->free_loop = f;
+    return;
+  }
+  f->next = pool->free_local;
+  pool->free_local = f;
+  atomic_fetch_sub_explicit(&pool->live, 1, memory_order_relaxed);
+}
+
 /* Under mu and the owner lock: moves a batch of free futures to the
  * runner's private list, so that lock-free submits take mu once per batch;
  * a new slab only if nothing else is free. Returns false if none could be
@@ -224,7 +237,7 @@ static uint32_t record(uvpool_future_t *f, uvpool_state_t st, int status,
                        void *result, bool alone) {
   uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
   f->u.result = st == UVPOOL_DONE ? result : NULL;
-  f->v.status = status;
+  f->status = status;
   if (alone) {
     atomic_store_explicit(&f->state, settled_state(old, st),
                           memory_order_release);
@@ -616,7 +629,29 @@ int uvpool_future_status(const uvpool_future_t *f) {
     return UV_EINVAL;
   if (!uvpool__settled((uint32_t)uvpool_future_state(f)))
     return UV_EBUSY;
-  return f->v.status;
+  return f->status;
+}
+
+/* A task with options keeps its argument in its options until it leaves
+ * the queue; the one that takes it off writes arg under mu, then clears
+ * F_EXT with release. So with the flag clear arg is final; with it set,
+ * mu decides. */
+void *uvpool_future_arg(const uvpool_future_t *f) {
+  uvpool_t *pool;
+  void *arg;
+  if (f == NULL)
+    return NULL;
+  if ((atomic_load_explicit(&f->state, memory_order_acquire) & UVPOOL__F_EXT) ==
+      0)
+    return f->arg;
+  pool = uvpool__future_pool(f);
+  uv_mutex_lock(&pool->mu);
+  {
+    const uvpool__ext_t *e = uvpool__ext_of(f);
+    arg = e != NULL ? e->arg : f->arg;
+  }
+  uv_mutex_unlock(&pool->mu);
+  return arg;
 }
 
 void *uvpool_future_result(const uvpool_future_t *f) {

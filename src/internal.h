@@ -21,7 +21,7 @@
 #define UVPOOL__F_ON_DONE_LIST 0x20u   /* linked on pool->done, holds a ref */
 #define UVPOOL__F_LOCK 0x40u           /* guards the callback fields */
 #define UVPOOL__F_HAS_CB 0x80u         /* the inline callback slot is taken */
-#define UVPOOL__F_EXT 0x100u           /* v.arg points to a uvpool__ext_t */
+#define UVPOOL__F_EXT 0x100u           /* arg points to a uvpool__ext_t */
 #define UVPOOL__F_HELD 0x200u          /* waits for dependencies, not queued */
 #define UVPOOL__F_COMBINED 0x400u      /* settled by a combinator, no work */
 #define UVPOOL__F_RESULT_FUTURE 0x800u /* result is a referenced future */
@@ -47,15 +47,15 @@ typedef struct uvpool__cbnode_s {
  * to the tail of a circular node list holding them all. */
 struct uvpool_future_s {
   uvpool_future_t *next; /* pending queue, done list or free list */
-  uvpool_future_t *prev; /* pending queue only (O(1) cancel) */
+  union {
+    uvpool_future_t *prev; /* pending queue only (O(1) cancel) */
+    int status;            /* once settled: no list uses prev any more */
+  };
   union {
     uvpool_work_cb work;
     void *result;
   } u;
-  union {
-    void *arg;
-    int status;
-  } v;
+  void *arg;         /* the task's argument; while F_EXT, its uvpool__ext_t */
   uvpool_done_cb cb; /* the only callback, inline: no allocation */
   void *cb_data;     /* its data, or the node list's tail */
   uvpool_t *pool;    /* set once, when its slab is made */
@@ -294,6 +294,8 @@ struct uvpool_s {
 /* Misuse that would corrupt state (a double release): reports fn and what
  * on stderr, like libuv's own assertions, and aborts. alloc.c. */
 UVPOOL__HIDDEN _Noreturn void uvpool__misuse(const char *fn, const char *what);
+/* Aborts through uvpool__misuse if pool's memory was released. */
+UVPOOL__HIDDEN void uvpool__check_alive(const uvpool_t *pool, const char *fn);
 
 /* alloc.c: every allocation goes through here (failure injection). */
 UVPOOL__HIDDEN void *uvpool__malloc(size_t n);
@@ -348,6 +350,7 @@ UVPOOL__HIDDEN void uvpool__futex_wake_all(_Atomic uint32_t *addr);
 
 /* future.c */
 UVPOOL__HIDDEN uvpool_future_t *uvpool__future_alloc(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__future_unalloc(uvpool_t *pool, uvpool_future_t *f);
 UVPOOL__HIDDEN void uvpool__settle(uvpool_t *pool, uvpool_future_t *f,
                                    uvpool_state_t st, int status, void *result);
 /* uvpool__settle for the worker that ran f, without mu. Returns true,
@@ -409,6 +412,11 @@ UVPOOL__HIDDEN bool uvpool__woke_loop_take(void);
 UVPOOL__HIDDEN bool uvpool__caught_take(void);
 /* The inbox: any thread may push; false once closed. */
 UVPOOL__HIDDEN bool uvpool__inbox_push(uvpool_t *pool, uvpool_future_t *f);
+/* Pushes a chain linked newest to oldest through next, in one step: the
+ * tasks run oldest first. */
+UVPOOL__HIDDEN bool uvpool__inbox_push_chain(uvpool_t *pool,
+                                             uvpool_future_t *newest,
+                                             uvpool_future_t *oldest);
 UVPOOL__HIDDEN void uvpool__inbox_close(uvpool_t *pool);
 UVPOOL__HIDDEN bool uvpool__inbox_empty(const uvpool_t *pool);
 
@@ -422,6 +430,13 @@ UVPOOL__HIDDEN void uvpool__deadline_stop(uvpool_t *pool);
 
 /* pool.c */
 UVPOOL__HIDDEN int uvpool__enqueue_locked(uvpool_t *pool, uvpool_future_t *f);
+/* submit.c: uvpool_submit_cb that stores the future in *borrowed without
+ * a reference: valid only while the caller keeps the task from settling
+ * (work.c). */
+UVPOOL__HIDDEN int uvpool__submit_borrowed(uvpool_t *pool, uvpool_work_cb work,
+                                           void *arg, uvpool_done_cb cb,
+                                           void *data,
+                                           uvpool_future_t **borrowed);
 UVPOOL__HIDDEN void uvpool__future_init(uvpool_future_t *f, uint32_t state,
                                         unsigned refs);
 UVPOOL__HIDDEN void uvpool__done_push(uvpool_t *pool, uvpool_future_t *f);

@@ -199,7 +199,7 @@ void uvpool__pool_release(uvpool_t *pool) {
 /* A call on a pool whose memory was released: misuse that would
  * otherwise corrupt whatever reuses it. Caught while the memory still
  * reads as freed; guaranteed only under ASan or valgrind. */
-static void check_alive(const uvpool_t *pool, const char *fn) {
+void uvpool__check_alive(const uvpool_t *pool, const char *fn) {
   if (pool->magic != UVPOOL__MAGIC) /* GCOVR_EXCL_BR_LINE */
     uvpool__misuse(fn, "pool used after its last reference was released");
 }
@@ -207,7 +207,7 @@ static void check_alive(const uvpool_t *pool, const char *fn) {
 uvpool_t *uvpool_ref(uvpool_t *pool) {
   if (pool == NULL)
     return NULL;
-  check_alive(pool, "uvpool_ref");
+  uvpool__check_alive(pool, "uvpool_ref");
   atomic_fetch_add_explicit(&pool->user_refs, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&pool->live, 1, memory_order_relaxed);
   return pool;
@@ -217,7 +217,7 @@ void uvpool_unref(uvpool_t *pool) {
   unsigned long refs;
   if (pool == NULL)
     return;
-  check_alive(pool, "uvpool_unref");
+  uvpool__check_alive(pool, "uvpool_unref");
   refs = atomic_load_explicit(&pool->user_refs, memory_order_relaxed);
   do {
     if (refs == 0)
@@ -255,179 +255,12 @@ void uvpool__thread_join(uvpool_t *pool, uv_thread_t *tid) {
   uv_mutex_unlock(&pool->mu);
 }
 
-static int submit_check_locked(uvpool_t *pool) {
-  if (pool->closing || pool->forked || atomic_load(&pool->exiting))
-    return UV_ESHUTDOWN;
-  if (pool->broken != 0)
-    return pool->broken;
-  if (pool->opts.max_queued != 0 &&
-      uvpool__queued(pool) >= pool->opts.max_queued)
-    return UV_EAGAIN;
-  return 0;
-}
-
-void uvpool__future_init(uvpool_future_t *f, uint32_t state, unsigned refs) {
-  f->cb = NULL;
-  f->cb_data = NULL;
-  atomic_store_explicit(&f->refs, refs, memory_order_relaxed);
-  atomic_store_explicit(&f->state, state, memory_order_relaxed);
-}
-
-/* Under mu. Queues an initialised task, also for a pool that is closing
- * (a task accepted earlier whose dependencies just completed). On error
- * nothing is queued. */
-int uvpool__enqueue_locked(uvpool_t *pool, uvpool_future_t *f) {
-  int rc = uvpool__supply_ensure_locked(pool);
-  if (rc != 0)
-    return rc;
-  uvpool__pend_push(pool, f);
-  uvpool__supply_kick_locked(pool);
-  return 0;
-}
-
-/* Under mu: accepts a task with e (or NULL) as its options. */
-static int submit_locked(uvpool_t *pool, uvpool_work_cb work, void *arg,
-                         uvpool__ext_t *e, uvpool_future_t **out) {
-  uvpool_future_t *f;
-  int rc = submit_check_locked(pool);
-  if (rc == 0 && e != NULL && e->deadline != 0)
-    rc = uvpool__deadline_start_locked(pool);
-  if (rc == 0)
-    rc = uvpool__supply_ensure_locked(pool);
-  if (rc != 0)
-    return rc;
-  f = uvpool__future_alloc(pool);
-  if (f == NULL)
-    return UV_ENOMEM;
-  uvpool__future_init(f, e != NULL ? UVPOOL__F_EXT : 0, out != NULL ? 2 : 1);
-  f->u.work = work;
-  if (e != NULL) {
-    e->f = f;
-    f->v.arg = e;
-  } else {
-    f->v.arg = arg;
-  }
-  uvpool__pend_push(pool, f);
-  pool->submitted++;
-  pool->outstanding++;
-  uvpool__supply_kick_locked(pool);
-  uvpool__keepalive_locked(pool);
-  if (out != NULL)
-    *out = f;
-  return 0;
-}
-
-/* The loop thread's plain submit, without mu: a future from the loop
- * thread's private list, one push on the inbox, and no lock unless a
- * parked worker must be woken. It applies while a worker exists, the queue
- * is unbounded and the handle already keeps the loop alive; a closed
- * inbox (close, exit, a broken or forked pool) refuses the push, and the
- * locked path then returns the reason. */
-static int submit_fast(uvpool_t *pool, uvpool_work_cb work, void *arg,
-                       uvpool_future_t **out) {
-  uvpool_future_t *f = pool->free_loop;
-  uint64_t submitted;
-  if (f == NULL || !atomic_load_explicit(&pool->refd, memory_order_relaxed) ||
-      pool->opts.max_queued != 0 || uvpool__supply_workers(pool) == 0 ||
-      !uvpool__monitor_running(pool))
-    return UV_EAGAIN;
-  uvpool__future_init(f, 0, out != NULL ? 2 : 1);
-  f->u.work = work;
-  f->v.arg = arg;
-  pool->free_loop = f->next;
-  /* Counted before the push: a worker may finish it before this returns,
-   * and a snapshot must not see it completed but not submitted. */
-  submitted = atomic_load_explicit(&pool->loop_submitted, memory_order_relaxed);
-  atomic_store_explicit(&pool->loop_submitted, submitted + 1,
-                        memory_order_relaxed);
-  if (!uvpool__inbox_push(pool, f)) {
-    atomic_store_explicit(&pool->loop_submitted, submitted,
-                          memory_order_relaxed);
-    f->next = pool->free_loop;
-    pool->free_loop = f;
-    return UV_EAGAIN;
-  }
-  pool->loop_outstanding++;
-  if (uvpool__supply_kick(pool))
-    pool->loop_kicked = true;
-  if (out != NULL)
-    *out = f;
-  return 0;
-}
-
-int uvpool_submit(uvpool_t *pool, uvpool_work_cb work, void *arg,
-                  uvpool_future_t **out) {
-  int rc;
-  bool owner;
-  if (pool == NULL || work == NULL)
-    return UV_EINVAL;
-  check_alive(pool, "uvpool_submit");
-  /* The loop's thread: lock-free, or with the locked path adopting the
-   * work for the loop (see uvpool__keepalive_locked). */
-  owner = uvpool__owner_enter(pool);
-  if (owner && submit_fast(pool, work, arg, out) == 0) {
-    uvpool__owner_leave(pool);
-    return 0;
-  }
-  uv_mutex_lock(&pool->mu);
-  rc = submit_locked(pool, work, arg, NULL, out);
-  /* Stock the runner's list for the next lock-free submits. */
-  if (rc == 0 && owner && pool->free_loop == NULL)
-    (void)uvpool__free_loop_refill_locked(pool);
-  uv_mutex_unlock(&pool->mu);
-  if (owner)
-    uvpool__owner_leave(pool);
-  uvpool__watchers_run(); /* of what a failed worker start cancelled */
-  return rc;
-}
-
-void uvpool_task_options_init(uvpool_task_options_t *o) {
-  if (o == NULL)
-    return;
-  o->priority = 0;
-  o->deadline_ms = -1;
-  o->lane = 0;
-}
-
-int uvpool_submit_ex(uvpool_t *pool, const uvpool_task_options_t *o,
-                     uvpool_work_cb work, void *arg, uvpool_future_t **out) {
-  uvpool__ext_t *e;
-  bool owner;
-  int rc;
-  if (o == NULL || (o->priority == 0 && o->deadline_ms < 0 && o->lane == 0))
-    return uvpool_submit(pool, work, arg, out); /* no options: fast path */
-  if (pool == NULL || work == NULL)
-    return UV_EINVAL;
-  check_alive(pool, "uvpool_submit_ex");
-  e = uvpool__malloc(sizeof(*e));
-  if (e == NULL)
-    return UV_ENOMEM;
-  memset(e, 0, sizeof(*e));
-  e->arg = arg;
-  e->priority = o->priority;
-  e->lane = o->lane;
-  if (uvpool__ms_or_none(o->deadline_ms) >= 0)
-    e->deadline = uv_hrtime() + (uint64_t)o->deadline_ms * 1000000u + 1u;
-  owner = uvpool__owner_enter(pool); /* see uvpool__keepalive_locked */
-  uv_mutex_lock(&pool->mu);
-  rc = o->lane < pool->nlanes || o->lane == 0 ? 0 : UV_EINVAL;
-  if (rc == 0)
-    rc = submit_locked(pool, work, arg, e, out);
-  uv_mutex_unlock(&pool->mu);
-  if (owner)
-    uvpool__owner_leave(pool);
-  uvpool__watchers_run();
-  if (rc != 0)
-    uvpool__free(e);
-  return rc;
-}
-
 int uvpool_lane_new(uvpool_t *pool, unsigned max_running, unsigned *lane_out) {
   uvpool__lane_t *lanes;
   unsigned n;
   if (pool == NULL || max_running == 0 || lane_out == NULL)
     return UV_EINVAL;
-  check_alive(pool, "uvpool_lane_new");
+  uvpool__check_alive(pool, "uvpool_lane_new");
   uv_mutex_lock(&pool->mu);
   if (pool->closing || atomic_load(&pool->exiting) || pool->forked) {
     uv_mutex_unlock(&pool->mu);
@@ -491,7 +324,7 @@ int uvpool_close(uvpool_t *pool, unsigned flags, uvpool_close_cb cb,
   int rc;
   if (pool == NULL)
     return UV_EINVAL;
-  check_alive(pool, "uvpool_close");
+  uvpool__check_alive(pool, "uvpool_close");
   rc = uvpool__owner_claim(pool);
   if (rc != 0)
     return rc;
@@ -507,7 +340,7 @@ int uvpool_stats(uvpool_t *pool, uvpool_stats_t *out) {
   bool owner;
   if (pool == NULL || out == NULL)
     return UV_EINVAL;
-  check_alive(pool, "uvpool_stats");
+  uvpool__check_alive(pool, "uvpool_stats");
   owner = uvpool__owner_enter(pool);
   uv_mutex_lock(&pool->mu);
   out->submitted = pool->submitted + atomic_load_explicit(&pool->loop_submitted,

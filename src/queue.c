@@ -30,7 +30,7 @@
 uvpool__ext_t *uvpool__ext_of(const uvpool_future_t *f) {
   uint32_t s = atomic_load_explicit(&((uvpool_future_t *)f)->state,
                                     memory_order_relaxed);
-  return (s & UVPOOL__F_EXT) ? f->v.arg : NULL;
+  return (s & UVPOOL__F_EXT) ? f->arg : NULL;
 }
 
 static int prio_of(const uvpool_future_t *f) {
@@ -94,19 +94,24 @@ static void list_insert_ordered(uvpool__list_t *l, uvpool_future_t *f) {
 
 #define INBOX_CLOSED ((uintptr_t)1)
 
-bool uvpool__inbox_push(uvpool_t *pool, uvpool_future_t *f) {
+bool uvpool__inbox_push_chain(uvpool_t *pool, uvpool_future_t *newest,
+                              uvpool_future_t *oldest) {
   uintptr_t old = atomic_load_explicit(&pool->inbox, memory_order_relaxed);
   do {
     if (old & INBOX_CLOSED)
       return false;
     // NOLINTNEXTLINE(performance-no-int-to-ptr)
-    f->next = (uvpool_future_t *)old;
+    oldest->next = (uvpool_future_t *)old;
     /* seq_cst: the caller's following loads of the worker counters must
-     * not pass this store (see uvpool__kick). */
+     * not pass this store (see uvpool__supply_kick). */
   } while (!atomic_compare_exchange_weak_explicit(
-      &pool->inbox, &old, (uintptr_t)f, memory_order_seq_cst,
+      &pool->inbox, &old, (uintptr_t)newest, memory_order_seq_cst,
       memory_order_relaxed));
   return true;
+}
+
+bool uvpool__inbox_push(uvpool_t *pool, uvpool_future_t *f) {
+  return uvpool__inbox_push_chain(pool, f, f);
 }
 
 void uvpool__inbox_close(uvpool_t *pool) {
@@ -325,13 +330,15 @@ void uvpool__pend_cancel(uvpool_t *pool, uvpool_future_t *f, int status) {
     run_queue_del(pool, f);
     uvpool__lane_done(pool, lane);
   }
+  if (e != NULL)
+    f->arg = e->arg; /* before the flag clears: see uvpool_future_arg */
+  atomic_fetch_and_explicit(&f->state, ~(UVPOOL__F_EXT | UVPOOL__F_PARKED),
+                            memory_order_release);
   if (e != NULL) {
     if (e->deadline != 0)
       uvpool__deadline_remove_locked(pool, e);
     uvpool__free(e);
   }
-  atomic_fetch_and_explicit(&f->state, ~(UVPOOL__F_EXT | UVPOOL__F_PARKED),
-                            memory_order_relaxed);
   uvpool__settle_task_locked(pool, f, cancel ? UVPOOL_CANCELLED : UVPOOL_FAILED,
                              status, NULL);
 }

@@ -102,7 +102,7 @@ static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f,
                      outcome_t *o) {
   uvpool_work_cb work = f->u.work;
   uvpool__ext_t *e = uvpool__ext_of(f);
-  void *arg = e != NULL ? e->arg : f->v.arg;
+  void *arg = e != NULL ? e->arg : f->arg;
   unsigned lane = e != NULL ? e->lane : 0;
   void *result = NULL;
   int rc;
@@ -122,7 +122,9 @@ static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f,
   else
     atomic_fetch_or_explicit(&f->state, running, memory_order_relaxed);
   if (e != NULL) {
-    atomic_fetch_and_explicit(&f->state, ~UVPOOL__F_EXT, memory_order_relaxed);
+    /* Before the flag clears: see uvpool_future_arg. */
+    f->arg = e->arg;
+    atomic_fetch_and_explicit(&f->state, ~UVPOOL__F_EXT, memory_order_release);
     uvpool__free(e);
   }
   uv_mutex_unlock(&pool->mu);
