@@ -57,19 +57,20 @@ static int hash_file(void *arg, void **result) {
   return 0;
 }
 
-/* Loop thread. */
+/* Loop thread. The job comes back as the future's arg, also when the
+ * hash failed. */
 static void on_hashed(uvpool_future_t *f, void *data) {
   app_t *app = data;
+  job_t *job = uvpool_future_arg(f);
   int status = uvpool_future_status(f);
   if (status == 0) {
-    job_t *job = uvpool_future_result(f);
     printf("%016" PRIx64 "  %s\n", job->hash, job->path);
     app->bytes += job->bytes;
     if (job->ns > app->longest_job_ns)
       app->longest_job_ns = job->ns;
   } else {
     app->failed++;
-    fprintf(stderr, "hashsum: %s\n", uv_strerror(status));
+    fprintf(stderr, "hashsum: %s: %s\n", job->path, uv_strerror(status));
   }
   if (++app->done == app->total)
     uv_timer_stop(&app->tick);
@@ -150,15 +151,14 @@ int main(int argc, char **argv) {
 
   uint64_t start = uv_hrtime();
   for (int i = 0; i < nfiles; i++) {
-    uvpool_future_t *f;
     jobs[i].path = paths[i];
-    rc = uvpool_submit(app.pool, hash_file, &jobs[i], &f);
+    /* The task and its callback in one step: the pool keeps the future
+     * until on_hashed ran. */
+    rc = uvpool_submit_cb(app.pool, hash_file, &jobs[i], on_hashed, &app);
     if (rc != 0) {
       fprintf(stderr, "submit: %s\n", uv_strerror(rc));
       return 1;
     }
-    uvpool_future_on_done(f, on_hashed, &app);
-    uvpool_future_unref(f); /* the pool keeps it until on_hashed ran */
   }
   uv_run(loop, UV_RUN_DEFAULT);
   double secs = (double)(uv_hrtime() - start) / 1e9;

@@ -101,15 +101,15 @@ void uvpool__future_unalloc(uvpool_t *pool, uvpool_future_t *f) {
   atomic_fetch_sub_explicit(&pool->live, 1, memory_order_relaxed);
 }
 
-/* Under mu and the owner lock: moves a batch of free futures to the
- * runner's private list, so that lock-free submits take mu once per batch;
- * a new slab only if nothing else is free. Returns false if none could be
- * had (out of memory). */
-bool uvpool__free_loop_refill_locked(uvpool_t *pool) {
-  enum { BATCH = 256 };
-  unsigned n = 0;
+/* Under mu and the owner lock: moves a batch of free futures (at least
+ * `want`) to the runner's private list, so that lock-free submits take mu
+ * once per batch; new slabs only if nothing else is free. Returns false if
+ * none could be had (out of memory). */
+bool uvpool__free_loop_refill_locked(uvpool_t *pool, size_t want) {
+  size_t n = 0, batch = want > 256 ? want : 256;
   uvpool_future_t *f;
-  while (n < BATCH && (f = take_free_locked(pool, n == 0)) != NULL) {
+  while (n < batch &&
+         (f = take_free_locked(pool, n < want || n == 0)) != NULL) {
     f->next = pool->free_loop;
     pool->free_loop = f;
     n++;

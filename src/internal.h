@@ -378,7 +378,8 @@ UVPOOL__HIDDEN int uvpool__future_watch(uvpool_future_t *f, uvpool_done_cb fn,
 UVPOOL__HIDDEN void uvpool__watchers_run(void);
 UVPOOL__HIDDEN void uvpool__slabs_free(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__free_loop_release(uvpool_t *pool);
-UVPOOL__HIDDEN bool uvpool__free_loop_refill_locked(uvpool_t *pool);
+UVPOOL__HIDDEN bool uvpool__free_loop_refill_locked(uvpool_t *pool,
+                                                    size_t want);
 
 /* queue.c: the pending queue and lanes, under pool->mu. */
 UVPOOL__HIDDEN uvpool__ext_t *uvpool__ext_of(const uvpool_future_t *f);

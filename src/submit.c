@@ -167,7 +167,7 @@ static int submit(uvpool_t *pool, const task_t *t, uvpool_future_t **out) {
   rc = submit_locked(pool, t, NULL, out);
   /* Stock the runner's list for the next lock-free submits. */
   if (rc == 0 && owner && pool->free_loop == NULL)
-    (void)uvpool__free_loop_refill_locked(pool);
+    (void)uvpool__free_loop_refill_locked(pool, 1);
   uv_mutex_unlock(&pool->mu);
   if (owner)
     uvpool__owner_leave(pool);
@@ -315,6 +315,16 @@ static int many_locked(uvpool_t *pool, uvpool_work_cb work, void *const *args,
   return 0;
 }
 
+/* Owner lock held: makes sure the runner's list holds n futures, taking
+ * mu once for them all. */
+static void free_loop_stock(uvpool_t *pool, size_t n) {
+  if (free_loop_has(pool, n))
+    return;
+  uv_mutex_lock(&pool->mu);
+  (void)uvpool__free_loop_refill_locked(pool, n);
+  uv_mutex_unlock(&pool->mu);
+}
+
 int uvpool_submit_many(uvpool_t *pool, uvpool_work_cb work, void *const *args,
                        size_t n, uvpool_future_t **futs) {
   bool owner;
@@ -323,14 +333,15 @@ int uvpool_submit_many(uvpool_t *pool, uvpool_work_cb work, void *const *args,
     return UV_EINVAL;
   uvpool__check_alive(pool, "uvpool_submit_many");
   owner = uvpool__owner_enter(pool);
-  if (owner && many_fast(pool, work, args, n, futs) == 0) {
-    uvpool__owner_leave(pool);
-    return 0;
+  if (owner && fast_ok(pool)) {
+    free_loop_stock(pool, n);
+    if (many_fast(pool, work, args, n, futs) == 0) {
+      uvpool__owner_leave(pool);
+      return 0;
+    }
   }
   uv_mutex_lock(&pool->mu);
   rc = many_locked(pool, work, args, n, futs);
-  if (rc == 0 && owner && pool->free_loop == NULL)
-    (void)uvpool__free_loop_refill_locked(pool);
   uv_mutex_unlock(&pool->mu);
   if (owner)
     uvpool__owner_leave(pool);

@@ -407,6 +407,144 @@ static void bench_batch(const char *name, bool with_future, double target) {
   free(reqs);
 }
 
+/* ---- batches: uvpool_submit_many against one submit per task ------------
+ * The same million empty fire-and-forget tasks, from the loop thread:
+ * side A in batches of MANY_BATCH through uvpool_submit_many, side B one
+ * uvpool_submit each (the fire_and_forget workload's uvpool side). The
+ * ratio is the batch's gain; uv_queue_work has no batch. */
+
+#define MANY_BATCH 1000
+
+static void *many_args[MANY_BATCH];
+
+/* Seconds until the last task was delivered; *submit_s: until the last
+ * submit call returned. */
+static double many_run(uvpool_t *pool, size_t n, bool batched,
+                       double *submit_s) {
+  uint64_t t0 = uv_hrtime();
+  for (size_t i = 0; i < n; i += MANY_BATCH) {
+    size_t k = n - i < MANY_BATCH ? n - i : MANY_BATCH;
+    if (batched) {
+      check(uvpool_submit_many(pool, empty_work, many_args, k, NULL),
+            "uvpool_submit_many");
+      continue;
+    }
+    for (size_t j = 0; j < k; j++)
+      check(uvpool_submit(pool, empty_work, NULL, NULL), "uvpool_submit");
+  }
+  *submit_s = ns_to_s(uv_hrtime() - t0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  return ns_to_s(uv_hrtime() - t0);
+}
+
+static void bench_many(void) {
+  size_t n = tasks_or(1000000, 200000);
+  result_t *r = result_new("many", "rate", "tasks/s", true);
+  result_t *rs = result_new("many", "submit rate", "tasks/s", true);
+  uvpool_t *pool;
+  double sub;
+  noise_t n0;
+  if (!run_a())
+    return;
+  pool = pool_new(NULL);
+  result_target(r, false, true, 2.0);
+  many_run(pool, n, true, &sub); /* warm */
+  many_run(pool, n, false, &sub);
+  n0 = noise_now();
+  for (int i = 0; i < opt.rounds; i++) {
+    r->a[r->na++] = (double)n / many_run(pool, n, true, &sub);
+    rs->a[rs->na++] = (double)n / sub;
+    r->b[r->nb++] = (double)n / many_run(pool, n, false, &sub);
+    rs->b[rs->nb++] = (double)n / sub;
+  }
+  result_finish(r, noise_pct(n0, noise_now()));
+  result_finish(rs, r->noise);
+  snprintf(r->note, sizeof(r->note),
+           "%zu empty tasks from the loop thread in batches of %d "
+           "(uvpool_submit_many) vs one uvpool_submit each, out == NULL",
+           n, MANY_BATCH);
+  snprintf(rs->note, sizeof(rs->note),
+           "the same, until the last submit call returned");
+  pool_close(pool);
+}
+
+/* ---- uv_queue_work ping-pong ---------------------------------------------
+ * One request queued again from its own after_work_cb, as libuv's
+ * benchmark-queue-work does: through uvpool_queue_work and through
+ * uv_queue_work, with the same code. */
+
+static struct {
+  uvpool_t *pool; /* NULL: libuv's own pool */
+  uv_work_t req;
+  size_t left;
+} pp;
+
+static void pp_after(uv_work_t *req, int status);
+
+static void pp_queue(void) {
+  if (pp.pool != NULL)
+    check(uvpool_queue_work(pp.pool, &pp.req, lw_empty, pp_after),
+          "uvpool_queue_work");
+  else
+    check(uv_queue_work(&loop, &pp.req, lw_empty, pp_after), "uv_queue_work");
+}
+
+static void pp_after(uv_work_t *req, int status) {
+  (void)req;
+  if (status != 0)
+    die("queue_work_ping_pong: status", EIO);
+  if (--pp.left > 0)
+    pp_queue();
+}
+
+/* Seconds per round trip, and process CPU per round trip in out[1]. */
+static double pp_run(uvpool_t *pool, size_t n, double *cpu_us) {
+  double c0 = cpu_seconds(RUSAGE_SELF);
+  uint64_t t0 = uv_hrtime();
+  pp.pool = pool;
+  pp.left = n;
+  pp_queue();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (pp.left != 0)
+    die("queue_work_ping_pong: lost callbacks", EIO);
+  *cpu_us = (cpu_seconds(RUSAGE_SELF) - c0) * 1e6 / (double)n;
+  return (double)(uv_hrtime() - t0) / 1e3 / (double)n;
+}
+
+static void bench_queue_work_ping_pong(void) {
+  size_t n = tasks_or(20000, 5000);
+  result_t *r = result_new("queue_work_ping_pong", "round trip", "us", false);
+  result_t *rc = result_new("queue_work_ping_pong", "cpu/task", "us", false);
+  uvpool_t *pool = run_a() ? pool_new(NULL) : NULL;
+  double cpu;
+  noise_t n0;
+  result_target(r, false, false, 1.0);
+  if (pool != NULL)
+    (void)pp_run(pool, n / 10, &cpu);
+  if (run_b())
+    (void)pp_run(NULL, n / 10, &cpu);
+  n0 = noise_now();
+  for (int i = 0; i < opt.rounds; i++) {
+    if (pool != NULL) {
+      r->a[r->na++] = pp_run(pool, n, &cpu);
+      rc->a[rc->na++] = cpu;
+    }
+    if (run_b()) {
+      r->b[r->nb++] = pp_run(NULL, n, &cpu);
+      rc->b[rc->nb++] = cpu;
+    }
+  }
+  result_finish(r, noise_pct(n0, noise_now()));
+  result_finish(rc, r->noise);
+  snprintf(r->note, sizeof(r->note),
+           "one uv_work_t queued again from its after_work_cb, %zu times, "
+           "mean round trip",
+           n);
+  memcpy(rc->note, r->note, sizeof(rc->note));
+  if (pool != NULL)
+    pool_close(pool);
+}
+
 /* ---- 3: latency -------------------------------------------------------- */
 
 static struct {
@@ -1465,7 +1603,8 @@ static void usage(FILE *out) {
           "workloads: throughput fire_and_forget latency remote_submit "
           "blocking\n"
           "           idle_cpu memory paced_1 paced_10 paced_100 burst_8\n"
-          "           chain_sleep chain_compute compute_batch\n"
+          "           chain_sleep chain_compute compute_batch many\n"
+          "           queue_work_ping_pong\n"
           "--quick   3 rounds, smaller counts (CI: <= 15 s)\n"
           "--tasks   overrides the task count of every workload but "
           "blocking\n"
@@ -1549,6 +1688,8 @@ int main(int argc, char **argv) {
   run_workload("throughput", bench_throughput);
   run_workload("fire_and_forget", bench_fire_and_forget);
   run_workload("latency", bench_latency);
+  run_workload("many", bench_many);
+  run_workload("queue_work_ping_pong", bench_queue_work_ping_pong);
   run_workload("remote_submit", bench_remote);
   run_workload("blocking", bench_blocking);
   run_workload("idle_cpu", bench_idle);
