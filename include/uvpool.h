@@ -130,6 +130,19 @@ typedef struct {
    * of a pool spins at a time; an idle pool does not spin. 0: never spin.
    * UVPOOL_SPIN_DEFAULT (the default): 50 us. */
   unsigned spin_us;
+  /* NULL: this pool gets workers of its own. Else an open pool whose
+   * workers, run queue, lanes and worker options this pool shares: the
+   * two, and every pool that shares either, form one group, with one run
+   * queue (priorities and FIFO across its pools), one max_workers, one
+   * monitor and deadline thread, and one set of lanes (a lane of any
+   * member is valid on every member). The worker options above
+   * (max_workers, min_workers, idle_timeout_ms, stack_size, name,
+   * thread_init, thread_exit, thread_data, spin_us) belong to the group
+   * and must be left at their defaults here, else uvpool_new returns
+   * UV_EINVAL; max_queued, exit_timeout_ms and flags stay the pool's own.
+   * A pool's callbacks run on its own loop. uvpool_new returns
+   * UV_ESHUTDOWN if share is closing. See the README: one pool per loop. */
+  uvpool_t *share;
 } uvpool_options_t;
 
 #define UVPOOL_SPIN_DEFAULT ((unsigned)-1)

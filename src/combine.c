@@ -37,7 +37,7 @@ static void settle_out(uvpool_future_t *out, uvpool_state_t st, int status,
                        uvpool_future_t *winner, bool count) {
   uvpool_t *pool = uvpool__future_pool(out);
   uint32_t s;
-  uv_mutex_lock(&pool->mu);
+  uv_mutex_lock(&pool->g->mu);
   s = atomic_load_explicit(&out->state, memory_order_relaxed);
   if ((s & UVPOOL__STATE_MASK) == UVPOOL_PENDING) {
     if (s & UVPOOL__F_HELD)
@@ -51,7 +51,7 @@ static void settle_out(uvpool_future_t *out, uvpool_state_t st, int status,
     }
     uvpool__settle(pool, out, st, status, winner);
   }
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_unlock(&pool->g->mu);
   uvpool__watchers_run(); /* out may be another join's input */
 }
 
@@ -75,7 +75,7 @@ static void release_held(uvpool_future_t *out) {
   uvpool_t *pool = uvpool__future_pool(out);
   uint32_t s;
   int rc = 0;
-  uv_mutex_lock(&pool->mu);
+  uv_mutex_lock(&pool->g->mu);
   s = atomic_load_explicit(&out->state, memory_order_relaxed);
   if ((s & UVPOOL__STATE_MASK) == UVPOOL_PENDING) {
     uvpool__held_remove_locked(pool, out);
@@ -84,14 +84,14 @@ static void release_held(uvpool_future_t *out) {
     if (uvpool__cancelling_queued_locked(pool))
       uvpool__settle_task_locked(pool, out, UVPOOL_CANCELLED, UV_ECANCELED,
                                  NULL);
-    else if (pool->broken != 0 || pool->forked)
-      rc = pool->broken != 0 ? pool->broken : UV_ESHUTDOWN;
+    else if (pool->g->broken != 0 || pool->forked)
+      rc = pool->g->broken != 0 ? pool->g->broken : UV_ESHUTDOWN;
     else
       rc = uvpool__enqueue_locked(pool, out);
     if (rc != 0)
       uvpool__settle_task_locked(pool, out, UVPOOL_FAILED, rc, NULL);
   }
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_unlock(&pool->g->mu);
   uvpool__watchers_run();
 }
 
@@ -148,12 +148,12 @@ static int make_out(uvpool_t *pool, uint32_t flags, uvpool_work_cb work,
   uvpool_future_t *f;
   int rc = 0;
   bool owner = uvpool__owner_enter(pool); /* see uvpool__keepalive_locked */
-  uv_mutex_lock(&pool->mu);
+  uv_mutex_lock(&pool->g->mu);
   if (atomic_load(&pool->finished) || atomic_load(&pool->exiting) ||
       pool->forked || ((flags & UVPOOL__F_HELD) && pool->closing))
     rc = UV_ESHUTDOWN;
-  else if ((flags & UVPOOL__F_HELD) && pool->broken != 0)
-    rc = pool->broken;
+  else if ((flags & UVPOOL__F_HELD) && pool->g->broken != 0)
+    rc = pool->g->broken;
   else if ((f = uvpool__future_alloc(pool)) == NULL)
     rc = UV_ENOMEM;
   if (rc == 0) {
@@ -168,7 +168,7 @@ static int make_out(uvpool_t *pool, uint32_t flags, uvpool_work_cb work,
     uvpool__keepalive_locked(pool);
     *out = f;
   }
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_unlock(&pool->g->mu);
   if (owner)
     uvpool__owner_leave(pool);
   return rc;
@@ -198,9 +198,9 @@ static int join_start(join_t *j) {
     settle_out(j->out, UVPOOL_CANCELLED, rc, NULL, false);
     if (j->kind == JOIN_AFTER) {
       uvpool_t *pool = uvpool__future_pool(j->out);
-      uv_mutex_lock(&pool->mu);
+      uv_mutex_lock(&pool->g->mu);
       pool->submitted--;
-      uv_mutex_unlock(&pool->mu);
+      uv_mutex_unlock(&pool->g->mu);
     }
     for (size_t k = i; k < j->n; k++) {
       uvpool_future_unref(j->in[k]);

@@ -18,8 +18,7 @@ void uvpool__keepalive_locked(uvpool_t *pool) {
       want == atomic_load_explicit(&pool->refd, memory_order_relaxed))
     return;
   if (!owner) {
-    if (want && (!pool->forked || pool->closing) &&
-        !atomic_load(&pool->exiting))
+    if (want && uvpool__may_send(pool))
       uv_async_send(&pool->async);
     return;
   }
@@ -44,21 +43,34 @@ void uvpool__on_handle_closed(uv_handle_t *h) {
   uvpool__pool_release(pool);
 }
 
-/* Under mu. A close finishes once nothing is queued, running, undelivered
- * or alive: then no thread can send on the handle any more. */
-static bool close_can_finish_locked(uvpool_t *pool) {
-  return pool->closing && uvpool__supply_workers(pool) == 0 &&
-         atomic_load(&pool->done) == NULL && pool->outstanding == 0 &&
-         uvpool__queued(pool) == 0;
+/* Under mu. A close finishes once nothing of the pool is queued, running
+ * or undelivered; and, when no member of its group takes work any more,
+ * once no worker is left: then this close stops the group's threads. */
+static bool close_can_finish_locked(uvpool_t *pool, bool *stop_group) {
+  uvpool__group_t *g = pool->g;
+  if (!pool->closing || atomic_load(&pool->done) != NULL ||
+      pool->outstanding != 0 || pool->nrunning != 0 ||
+      uvpool__queued(pool) != 0)
+    return false;
+  *stop_group = g->nopen == 0 || g->forked;
+  if (*stop_group && uvpool__supply_workers(g) != 0)
+    return false;
+  if (*stop_group)
+    g->stopped = true; /* no thread of the group starts from here on */
+  return true;
 }
 
-/* No thread may be created from here on (see uvpool__thread_start_locked):
- * once the service threads and the workers that left are joined, no thread
- * of the pool is left. */
-static void close_finish(uvpool_t *pool) {
-  uvpool__deadline_stop(pool);
-  uvpool__monitor_stop(pool);
-  uvpool__supply_reap(pool);
+/* With the group stopped, no thread may be created from here on (see
+ * uvpool__thread_start_locked): once the service threads and the workers
+ * that left are joined, no thread of the group is left. Otherwise the
+ * workers stay for the other members, and only the outcomes they were
+ * publishing when the close decided are waited for: after that none
+ * touches this pool. */
+static void close_finish(uvpool_t *pool, bool stop_group) {
+  if (stop_group)
+    uvpool__group_stop_threads(pool->g);
+  else
+    uvpool__supply_quiesce(pool->g);
   uvpool__registry_remove(pool);
   uv_close((uv_handle_t *)&pool->async, uvpool__on_handle_closed);
 }
@@ -89,7 +101,8 @@ static uint64_t deliver_all(uvpool_t *pool) {
  * BUDGET_NS before the loop runs its other handles. */
 #define BUDGET_NS 200000u
 
-static bool done_ready(uvpool_t *pool) {
+static bool done_ready(void *arg) {
+  uvpool_t *pool = arg;
   return atomic_load_explicit(&pool->done, memory_order_relaxed) != NULL;
 }
 
@@ -174,7 +187,7 @@ static uint64_t deliver_and_wait(uvpool_t *pool) {
     }
     hit = wait_done(pool, now + len < end ? now + len : end);
     t = uv_hrtime();
-    uvpool__spin_spent(pool, t - now, hit);
+    uvpool__spin_spent(pool->g, t - now, hit);
     if (probe)
       probe_result(pool, hit);
     if (!hit) {
@@ -189,27 +202,27 @@ static uint64_t deliver_and_wait(uvpool_t *pool) {
 void uvpool__async_cb(uv_async_t *handle) {
   uvpool_t *pool = handle->data;
   uint64_t n;
-  bool finish, reap;
+  bool finish, reap, stop_group = false;
 
   /* Held across the callbacks, which may submit or release futures as the
    * runner, in nested steps. */
   uvpool__owner_acquire(pool);
   n = deliver_and_wait(pool);
-  uv_mutex_lock(&pool->mu);
+  uv_mutex_lock(&pool->g->mu);
   /* Fold the loop thread's share in: outstanding is exact again. */
   pool->outstanding = pool->outstanding + pool->loop_outstanding - n;
   pool->loop_outstanding = 0;
   uvpool__keepalive_locked(pool);
-  finish = close_can_finish_locked(pool);
+  finish = close_can_finish_locked(pool, &stop_group);
   if (finish)
     atomic_store(&pool->finished, true);
-  reap = uvpool__supply_reap_due_locked(pool);
-  uv_mutex_unlock(&pool->mu);
+  reap = uvpool__supply_reap_due_locked(pool->g);
+  uv_mutex_unlock(&pool->g->mu);
   uvpool__owner_leave(pool);
 
   if (finish) {
     uvpool__hook(UVPOOL__HOOK_CLOSE_DECIDED, pool);
-    close_finish(pool);
+    close_finish(pool, stop_group);
   } else if (reap)
-    uvpool__supply_reap(pool);
+    uvpool__supply_reap(pool->g);
 }

@@ -8,7 +8,7 @@
  *   what is queued, starts a replacement.
  * - Workers stop sending on the async handle once exiting is set: the loop
  *   may already be gone.
- * - Lock order: registry lock, then pool->mu (as everywhere).
+ * - Lock order: registry lock, then pool->g->mu (as everywhere).
  *
  * Coverage: the exit and fork paths run in child processes (test_exit,
  * test_fork_*). gcov writes a process's counters from its own exit
@@ -81,41 +81,53 @@ bool uvpool__registry_has_handle(const uv_handle_t *h) {
 
 /* ---- process exit ------------------------------------------------------ */
 
-void uvpool__exit_changed_locked(uvpool_t *pool) {
-  if (atomic_load_explicit(&pool->exiting, memory_order_relaxed))
-    uv_cond_broadcast(&pool->drain_cv);
+void uvpool__exit_changed_locked(uvpool__group_t *g) {
+  if (g->exiting)
+    uv_cond_broadcast(&g->drain_cv);
 }
 
-/* Under p->mu. Stops intake and wakes every worker so that idle ones
- * leave and busy ones leave once the queue is empty. */
-static void exit_begin_locked(uvpool_t *p, bool self_is_worker) {
+/* Under p->g->mu. Stops intake and wakes every worker so that idle ones
+ * leave and busy ones leave once the queue is empty. The group's inbox
+ * closes at its first member's exit: every member exits now. */
+static void exit_begin_locked(uvpool_t *p, const uvpool__worker_t *me) {
+  uvpool__group_t *g = p->g;
+  if (!p->closing)
+    uvpool__group_stop_taking_locked(g);
   atomic_store(&p->exiting, true);
-  uvpool__inbox_close(p);
+  g->exiting = true;
+  uvpool__inbox_close(g);
   if (p->opts.flags & UVPOOL_EXIT_CANCEL_PENDING) {
-    uvpool__pend_cancel_all(p, UV_ECANCELED);
+    uvpool__pend_cancel_pool(g, p, UV_ECANCELED);
     uvpool__held_cancel_all(p, UV_ECANCELED);
   }
   if (p->opts.flags & UVPOOL_EXIT_CANCEL_RUNNING)
-    (void)uvpool__supply_cancel_running_locked(p);
+    uvpool__supply_cancel_running_locked(g, p);
   /* The calling worker will never come back for the queue; and a
    * lock-free submit may have pushed after the last worker left and not
    * yet taken mu to start one. The inbox is closed now, so this look is
    * final. */
-  if (uvpool__queued(p) > 0 &&
-      uvpool__supply_workers(p) == (self_is_worker ? 1u : 0u))
-    (void)uvpool__supply_spawn_locked(p, 0);
-  uvpool__supply_broadcast_locked(p);
+  if (uvpool__runnable(g) + g->nlane_parked > 0 &&
+      uvpool__supply_workers(g) == (me != NULL && me->g == g ? 1u : 0u))
+    (void)uvpool__supply_spawn_locked(g, 0);
+  uvpool__supply_broadcast_locked(g);
 }
 
-/* How long the exit handler waits for a pool's tasks before it says so on
- * stderr: a process whose exit waits for a stuck task must not look hung
- * for no reason. */
+/* How long the exit handler waits for a group's tasks before it says so
+ * on stderr: a process whose exit waits for a stuck task must not look
+ * hung for no reason. */
 #define EXIT_WARN_NS ((uint64_t)3000000000u)
 
-/* Under p->mu: cancels what is queued or held once the timeout passed. */
+/* Under p->g->mu: cancels what is queued or held once the timeout passed. */
 static void exit_cancel_queued_locked(uvpool_t *p) {
-  uvpool__pend_cancel_all(p, UV_ECANCELED);
+  p->exit_timed_out = true;
+  uvpool__pend_cancel_pool(p->g, p, UV_ECANCELED);
   uvpool__held_cancel_all(p, UV_ECANCELED);
+}
+
+/* p's running tasks, but for the one the calling worker runs. */
+static unsigned running_of(const uvpool_t *p, const uvpool__worker_t *me) {
+  return p->nrunning -
+         (me != NULL && me->current != NULL && me->current->pool == p);
 }
 
 static void exit_warn(const uvpool_t *p, unsigned running, int64_t t) {
@@ -132,41 +144,80 @@ static void exit_warn(const uvpool_t *p, unsigned running, int64_t t) {
           p->nheld, p->nheld == 1 ? "s" : "", bound);
 }
 
-/* Under p->mu. Waits for the workers to leave and for the held tasks to be
- * released or settled, except for this thread and, after the timeout, the
- * workers stuck in a task. Says so on stderr, once, if that takes more
- * than EXIT_WARN_NS. */
-static void exit_wait_locked(uvpool_t *p, const uvpool__worker_t *me,
-                             uint64_t start) {
+/* When p's exit timeout passes (UINT64_MAX: never). */
+static uint64_t exit_deadline(const uvpool_t *p, uint64_t start) {
   int64_t t = uvpool__ms_or_none(p->opts.exit_timeout_ms);
-  uint64_t deadline = t >= 0 ? start + (uint64_t)t * 1000000u : UINT64_MAX;
+  return t >= 0 ? start + (uint64_t)t * 1000000u : UINT64_MAX;
+}
+
+/* The exiting members of g: those of the exit handler's list. */
+static bool exiting_member(const uvpool_t *p) {
+  return atomic_load(&p->exiting) && !atomic_load(&p->finished);
+}
+
+/* Under g->mu, for the wait below: times out the members whose timeout
+ * passed; returns whether a member not timed out still has work, held
+ * tasks included, and sets *held to the held tasks of all and *next to
+ * the soonest timeout to come. */
+static bool exit_look_locked(uvpool__group_t *g, const uvpool__worker_t *me,
+                             uint64_t start, uint64_t now, size_t *held,
+                             uint64_t *next) {
+  bool busy = false;
+  *held = 0;
+  *next = UINT64_MAX;
+  for (uvpool_t *p = g->pools; p != NULL; p = p->g_next) {
+    uint64_t due;
+    if (!exiting_member(p))
+      continue;
+    due = exit_deadline(p, start);
+    if (!p->exit_timed_out && now >= due)
+      exit_cancel_queued_locked(p);
+    *held += p->nheld;
+    if (p->exit_timed_out)
+      continue;
+    busy = busy || running_of(p, me) > 0 || p->nqueued > 0 || p->nheld > 0;
+    if (due < *next)
+      *next = due;
+  }
+  return busy;
+}
+
+static void exit_warn_group(const uvpool__group_t *g,
+                            const uvpool__worker_t *me) {
+  for (const uvpool_t *p = g->pools; p != NULL; p = p->g_next)
+    if (exiting_member(p) && (running_of(p, me) > 0 || p->nheld > 0))
+      exit_warn(p, running_of(p, me),
+                uvpool__ms_or_none(p->opts.exit_timeout_ms));
+}
+
+/* Under g->mu. Waits for the workers to leave and for the held tasks to
+ * be released or settled, except for this thread and, once every member
+ * with work timed out, the workers stuck in a task. Says so on stderr,
+ * once, if that takes more than EXIT_WARN_NS. */
+static void exit_wait_locked(uvpool__group_t *g, const uvpool__worker_t *me,
+                             uint64_t start) {
   uint64_t warn_at = start + EXIT_WARN_NS;
-  bool timed_out = t == 0;
-  bool warned = deadline <= warn_at; /* the timeout comes first anyway */
-  if (timed_out)
-    exit_cancel_queued_locked(p);
+  bool warned = false;
   for (;;) {
     unsigned running;
-    unsigned others = uvpool__supply_others_locked(p, me, &running);
+    unsigned others = uvpool__supply_others_locked(g, me, &running);
     uint64_t now = uv_hrtime(), until;
-    if ((others == 0 && p->nheld == 0) || (timed_out && others == running))
+    size_t held;
+    bool busy = exit_look_locked(g, me, start, now, &held, &until);
+    if ((others == 0 && held == 0) || (!busy && others == running))
       return;
-    if (!timed_out && now >= deadline) {
-      timed_out = true;
-      exit_cancel_queued_locked(p);
-      continue;
-    }
+    if (!warned && until <= warn_at)
+      warned = true; /* a timeout comes first anyway */
     if (!warned && now >= warn_at) {
       warned = true;
-      exit_warn(p, running, t);
+      exit_warn_group(g, me);
     }
-    until = timed_out ? UINT64_MAX : deadline;
     if (!warned && warn_at < until)
       until = warn_at;
     if (until == UINT64_MAX)
-      uv_cond_wait(&p->drain_cv, &p->mu);
-    else
-      (void)uv_cond_timedwait(&p->drain_cv, &p->mu, until - now);
+      uv_cond_wait(&g->drain_cv, &g->mu);
+    else if (until > now)
+      (void)uv_cond_timedwait(&g->drain_cv, &g->mu, until - now);
   }
 }
 
@@ -174,37 +225,44 @@ static void exit_handler(void) {
   uvpool__worker_t *me = uvpool__current_worker();
   uint64_t start = uv_hrtime();
   uvpool_t *list = NULL;
+  uvpool__group_t *groups = NULL;
 
   /* Begin every pool's exit under the registry lock, taking a reference
-   * so that a close finishing meanwhile cannot free it, then wait without
-   * the lock: work that runs during exit may fork(), whose handler needs
-   * the registry lock. */
+   * so that a close finishing meanwhile cannot free it (nor its group),
+   * then wait, a group at a time, without the lock: work that runs during
+   * exit may fork(), whose handler needs the registry lock. */
   uv_mutex_lock(&reg.mu);
   reg.exiting = true;
   for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next) {
+    uvpool__group_t *g = p->g;
     if (p->forked)
       continue;
     atomic_fetch_add(&p->live, 1);
     p->exit_next = list;
     list = p;
-    uv_mutex_lock(&p->mu);
-    exit_begin_locked(p, me != NULL && me->pool == p);
-    uv_mutex_unlock(&p->mu);
+    uv_mutex_lock(&g->mu);
+    exit_begin_locked(p, me);
+    uv_mutex_unlock(&g->mu);
+    if (!g->exit_listed) {
+      g->exit_listed = true;
+      g->exit_next = groups;
+      groups = g;
+    }
   }
   uv_mutex_unlock(&reg.mu);
   uvpool__watchers_run();
 
+  for (uvpool__group_t *g = groups; g != NULL; g = g->exit_next) {
+    uv_mutex_lock(&g->mu);
+    exit_wait_locked(g, me, start);
+    uv_mutex_unlock(&g->mu);
+    uvpool__watchers_run();
+    /* Zombies are threads that left the group: joining them is bounded. */
+    uvpool__group_stop_threads(g);
+  }
   while (list != NULL) {
     uvpool_t *p = list;
     list = p->exit_next;
-    uv_mutex_lock(&p->mu);
-    exit_wait_locked(p, me, start);
-    uv_mutex_unlock(&p->mu);
-    uvpool__watchers_run();
-    /* Zombies are threads that left the pool: joining them is bounded. */
-    uvpool__supply_reap(p);
-    uvpool__deadline_stop(p);
-    uvpool__monitor_stop(p);
     uvpool__pool_release(p);
   }
 }
@@ -212,21 +270,30 @@ static void exit_handler(void) {
 /* ---- fork --------------------------------------------------------------- */
 
 /* Holding every lock across fork() means the child's copies are in a
- * consistent state, with no lock held by a thread that does not exist. */
+ * consistent state, with no lock held by a thread that does not exist.
+ * Each group's mu is taken once, at its first member in the registry. */
 static void fork_prepare(void) {
   uv_mutex_lock(&reg.mu);
   for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next) {
-    uv_mutex_lock(&p->mu);
+    uvpool__group_t *g = p->g;
+    if (g->fork_locked)
+      continue;
+    g->fork_locked = true;
+    uv_mutex_lock(&g->mu);
     /* A worker publishes its last outcome right after unlocking mu, with
      * no lock: let it finish, or the child never settles that future. */
-    while (uvpool__supply_publishing(p))
+    while (uvpool__supply_publishing(g))
       sched_yield();
   }
 }
 
 static void fork_parent(void) {
-  for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next)
-    uv_mutex_unlock(&p->mu);
+  for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next) {
+    if (!p->g->fork_locked)
+      continue;
+    p->g->fork_locked = false;
+    uv_mutex_unlock(&p->g->mu);
+  }
   uv_mutex_unlock(&reg.mu);
 }
 
@@ -260,6 +327,9 @@ static void clear_future_locks(uvpool_t *p) {
   }
 }
 
+/* First the pools, so that what their groups settle next sends nothing
+ * (see uvpool__may_send); then each group once; then what the pools hold
+ * themselves. */
 static void disown_pool(uvpool_t *p) {
   p->forked = true;
   uvpool__owner_fork_child(p);
@@ -272,31 +342,28 @@ static void disown_pool(uvpool_t *p) {
   p->close_flags = 0;
   p->close_cb = NULL;
   p->close_data = NULL;
-  uvpool__inbox_close(p);
   clear_future_locks(p);
-  uvpool__supply_fork_child(p);
-  uvpool__monitor_fork_child(p);
-  uvpool__pend_cancel_all(p, UV_ECANCELED);
+}
+
+static void disown_rest(uvpool_t *p) {
   uvpool__held_cancel_all(p, UV_ECANCELED);
-  p->dl_running = false;    /* the deadline thread is gone too */
+  p->nrunning = 0;          /* settled by the group's fork child */
   p->loop_watching = false; /* a fork during the loop thread's wait */
-  p->nthreads = 0;          /* none of them exists here: nothing to join */
-  /* Nobody waits on these in the child; fresh ones are safe to reuse.
-   * The mutex, held since fork_prepare, is replaced rather than unlocked:
-   * glibc counts the parent's threads that waited on a condition variable
-   * with it as its users, and would refuse to destroy it when the child
-   * frees the pool. */
-  uv_cond_init(&p->drain_cv);
-  uv_cond_init(&p->dl_cv);
-  if (uv_mutex_init(&p->mu) != 0)
-    abort(); /* GCOVR_EXCL_LINE: glibc's default mutex init cannot fail */
 }
 
 static void fork_child(void) {
   /* A child forked from work is not a worker of anything. */
   uvpool__forget_worker();
   for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next)
-    disown_pool(p); /* which also releases p->mu */
+    disown_pool(p);
+  for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next) {
+    if (!p->g->fork_locked)
+      continue;
+    p->g->fork_locked = false;
+    uvpool__group_fork_child(p->g); /* which also replaces its mu */
+  }
+  for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next)
+    disown_rest(p);
   uv_mutex_unlock(&reg.mu);
   uvpool__watchers_run(); /* of the futures disown_pool settled */
 }

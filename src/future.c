@@ -7,19 +7,19 @@
  * - A future that is not free counts once in pool->live, so the pool's
  *   memory (its slabs, its mutex) outlives every future handed out.
  * - State changes are atomic read-modify-writes on the state word, because
- *   waiters set F_WAITERS without the mutex. They happen under pool->mu,
+ *   waiters set F_WAITERS without the mutex. They happen under pool->g->mu,
  *   except that a worker settles the task it ran without it (nobody else
  *   may settle a running task).
  * - The callback fields are guarded by F_LOCK, a bit lock in the state
- *   word, so registering and delivering callbacks never touch pool->mu in
- *   the common case. Lock order: pool->mu, then F_LOCK.
+ *   word, so registering and delivering callbacks never touch pool->g->mu in
+ *   the common case. Lock order: pool->g->mu, then F_LOCK.
  * - Once settled, result and status are written before the state (release)
  *   and read after it (acquire); they never change again.
  * - Watchers (combinators' internal callbacks) sit in the callback list as
  *   nodes with `watched` set, announced by F_WATCHED. Settling takes them
  *   out under F_LOCK before the future reaches the done list, so delivery
  *   never sees one, and they run on the settling thread once it holds no
- *   lock: a settler that holds pool->mu (everyone but a worker finishing
+ *   lock: a settler that holds pool->g->mu (everyone but a worker finishing
  *   its own task) leaves them in a per-thread list that
  *   uvpool__watchers_run() empties after the unlock. */
 #include "internal.h"
@@ -413,9 +413,9 @@ static void cb_append(uvpool_future_t *f, uint32_t locked_state, spare_t *sp,
 static int on_done_requeue(uvpool_t *pool, uvpool_future_t *f, spare_t *sp,
                            uvpool_done_cb cb, void *data) {
   uint32_t s;
-  uv_mutex_lock(&pool->mu);
+  uv_mutex_lock(&pool->g->mu);
   if (atomic_load(&pool->finished) || atomic_load(&pool->exiting)) {
-    uv_mutex_unlock(&pool->mu);
+    uv_mutex_unlock(&pool->g->mu);
     spare_free(sp);
     return UV_ESHUTDOWN;
   }
@@ -427,7 +427,7 @@ static int on_done_requeue(uvpool_t *pool, uvpool_future_t *f, spare_t *sp,
       break;
     funlock(f, 0); /* the claim took nothing: the slot was taken */
     if (!spare_fill(sp, nodes_needed(s))) {
-      uv_mutex_unlock(&pool->mu);
+      uv_mutex_unlock(&pool->g->mu);
       spare_free(sp);
       return UV_ENOMEM;
     }
@@ -444,7 +444,7 @@ static int on_done_requeue(uvpool_t *pool, uvpool_future_t *f, spare_t *sp,
     uvpool__done_push(pool, f);
   }
   funlock(f, 0);
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_unlock(&pool->g->mu);
   spare_free(sp); /* what a racing registration left unneeded */
   return 0;
 }
@@ -645,12 +645,12 @@ void *uvpool_future_arg(const uvpool_future_t *f) {
       0)
     return f->arg;
   pool = uvpool__future_pool(f);
-  uv_mutex_lock(&pool->mu);
+  uv_mutex_lock(&pool->g->mu);
   {
     const uvpool__ext_t *e = uvpool__ext_of(f);
     arg = e != NULL ? e->arg : f->arg;
   }
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_unlock(&pool->g->mu);
   return arg;
 }
 
@@ -699,7 +699,7 @@ int uvpool_future_cancel(uvpool_future_t *f) {
   if (uvpool__settled(s))
     return UV_EBUSY;
   pool = uvpool__future_pool(f);
-  uv_mutex_lock(&pool->mu);
+  uv_mutex_lock(&pool->g->mu);
   s = atomic_load_explicit(&f->state, memory_order_relaxed);
   switch (s & UVPOOL__STATE_MASK) {
   case UVPOOL_PENDING:
@@ -711,7 +711,7 @@ int uvpool_future_cancel(uvpool_future_t *f) {
       uvpool__held_remove_locked(pool, f);
       uvpool__settle_task_locked(pool, f, UVPOOL_CANCELLED, UV_ECANCELED, NULL);
     } else {
-      uvpool__pend_cancel(pool, f, UV_ECANCELED);
+      uvpool__pend_cancel(pool->g, f, UV_ECANCELED);
     }
     rc = 0;
     break;
@@ -722,7 +722,7 @@ int uvpool_future_cancel(uvpool_future_t *f) {
   default:
     break;
   }
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_unlock(&pool->g->mu);
   uvpool__watchers_run();
   return rc;
 }

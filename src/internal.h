@@ -98,9 +98,11 @@ typedef struct uvpool__slab_s {
  * on the done list in one step (worker.c). */
 #define UVPOOL__QUIET_MAX 64u
 
+typedef struct uvpool__group_s uvpool__group_t;
+
 typedef struct uvpool__worker_s {
   struct uvpool__worker_s *next, *prev;
-  uvpool_t *pool;
+  uvpool__group_t *g;
   uvpool_future_t *current; /* task it runs, or NULL; under pool->mu */
   uint64_t started;         /* tasks it took; under pool->mu */
   uint64_t mon_seen;        /* started at the monitor's last tick */
@@ -109,18 +111,24 @@ typedef struct uvpool__worker_s {
   int ktid;                 /* kernel thread id, set before it takes mu */
   uv_thread_t tid;
   unsigned id;
-  bool idle_exit;          /* leaves for idleness; counted in supply.nleaving */
-  bool spun;               /* spun (or chose not to) since its last task */
-  bool parked;             /* in the supply's work_cv wait */
-  bool retire_woken;       /* the monitor woke it to retire */
-  bool awake;              /* counted in supply.nawake */
-  uint64_t idle_since;     /* when it last ran out of tasks */
-  uint64_t busy_since;     /* when it last left idleness */
-  _Atomic bool publishing; /* holds an outcome not yet published */
-  /* Settled futures nothing can observe, not yet on the done list (see
-   * worker.c); touched by the worker only while publishing is set, and by
-   * a fork child's disown_pool. */
+  bool idle_exit;      /* leaves for idleness; counted in supply.nleaving */
+  bool spun;           /* spun (or chose not to) since its last task */
+  bool parked;         /* in the supply's work_cv wait */
+  bool retire_woken;   /* the monitor woke it to retire */
+  bool awake;          /* counted in supply.nawake */
+  uint64_t idle_since; /* when it last ran out of tasks */
+  uint64_t busy_since; /* when it last left idleness */
+  /* Odd while it holds an outcome not yet published (worker.c): set
+   * under mu, cleared without it once the last touch of the outcome's
+   * pool is done. pub_wait: the odd value a closing pool waits to see
+   * change, under mu (uvpool__supply_quiesce). */
+  _Atomic uint32_t pubseq;
+  uint32_t pub_wait;
+  /* Settled futures nothing can observe, not yet on the done list of
+   * quiet_pool, the pool they all belong to (see worker.c); touched by
+   * the worker only while publishing, and by a fork child's disown. */
   uvpool_future_t *quiet, *quiet_last;
+  uvpool_t *quiet_pool;
   unsigned nquiet;
 } uvpool__worker_t;
 
@@ -175,7 +183,6 @@ typedef struct {
   unsigned nstarting;             /* started, not yet past thread_init */
   unsigned nidle, nrunning, npeak, next_id;
   unsigned nleaving;          /* idle workers that decided to leave */
-  bool cancel_running;        /* a close or exit asked running tasks to stop */
   uvpool__spinpred_t idle;    /* idle workers' waits for the next task */
   uint64_t task_ns;           /* moving average of a task's run time */
   uint64_t kick_at;           /* when a parked worker was last signalled */
@@ -195,11 +202,60 @@ typedef struct {
 #define UVPOOL__MAGIC 0x75767031u       /* "uvp1": the pool's memory is live */
 #define UVPOOL__MAGIC_FREED 0xdeadbeefu /* written just before it is freed */
 
+/* A group (group.c): the workers, the run queue, the lanes and the service
+ * threads that one or more pools share (uvpool_options_t.share). Its
+ * memory is kept by its member pools: the last one released frees it, by
+ * then with every thread joined. */
+struct uvpool__group_s {
+  /* Read-mostly: the worker options, set up by the first pool. */
+  uvpool_options_t opts;
+  char name[16];
+  const void *root; /* the first pool, as test hooks name the group */
+
+  /* Plain tasks submitted without mu by the pools' loop threads: a
+   * multi-producer stack with a closed bit, moved to pend by holders of
+   * mu (see queue.c). */
+  UVPOOL__LINE _Atomic uintptr_t inbox;
+
+  /* The worker supply: its first members are what the lock-free submit
+   * reads, written rarely. */
+  UVPOOL__LINE uvpool__supply_t supply;
+  uvpool__monitor_t monitor;
+
+  /* mu guards everything below, and every member pool's fields that say
+   * "under mu". */
+  UVPOOL__LINE uv_mutex_t mu;
+  uv_cond_t drain_cv;    /* the exit handler waits here for workers to leave */
+  uvpool__list_t pend;   /* runnable tasks, by priority then age */
+  uvpool__lane_t *lanes; /* lanes[0] is the default, uncapped */
+  unsigned nlanes;
+  size_t nlane_parked;              /* tasks on the lanes' parked lists */
+  uvpool__ext_t *dl_head, *dl_tail; /* tasks with deadlines, soonest first */
+  uv_cond_t dl_cv;
+  uv_thread_t dl_tid;
+  bool dl_running, dl_stop;
+  uint64_t npopped;  /* tasks taken from the run queue, for the monitor */
+  unsigned nthreads; /* created and not yet joined: workers, monitor, ... */
+  _Atomic size_t nqueued;     /* the run queue's length; spinners read it */
+  int broken;                 /* thread_init's code, once one failed */
+  bool forked;                /* inherited by a fork() child */
+  bool exiting;               /* process exit began for a member */
+  bool exit_listed;           /* on the exit handler's list */
+  bool fork_locked;           /* fork_prepare holds mu */
+  bool stopped;               /* its threads are stopped for good: no more */
+  unsigned nopen;             /* members that take work: neither closing nor
+                                 exiting; at 0 idle workers leave */
+  unsigned npools;            /* members not yet released */
+  uvpool_t *pools;            /* members, through g_next and g_prev */
+  uvpool__group_t *exit_next; /* the exit handler's list */
+};
+
 struct uvpool_s {
   /* Read-mostly: set up by uvpool_new, immutable after. */
   uint32_t magic;
   uv_loop_t *loop;
-  uvpool_options_t opts;
+  uvpool__group_t *g;
+  uvpool_options_t opts; /* max_queued, exit_timeout_ms, flags are its own */
   char name[16];
 
   /* The runner's own, under the owner lock (owner.c): its lock-free
@@ -210,7 +266,8 @@ struct uvpool_s {
    * is exact on the loop thread, and async_cb folds it back under mu. */
   uint64_t loop_outstanding;
   /* Its share of submitted: one writer, relaxed, so that uvpool_stats may
-   * read it from any thread. */
+   * read it from any thread. Every push on the group's inbox is counted
+   * here before it is made. */
   _Atomic uint64_t loop_submitted;
   /* The async handle is referenced; written by the runner, under the
    * owner lock, read by other threads as a hint. */
@@ -227,14 +284,6 @@ struct uvpool_s {
   bool loop_kicked;
   unsigned loop_probe, loop_probe_misses;
 
-  /* Plain tasks submitted without mu: a multi-producer stack with a
-   * closed bit, moved to pend by holders of mu (see queue.c). */
-  UVPOOL__LINE _Atomic uintptr_t inbox;
-
-  /* The worker supply: its first members are what the lock-free submit
-   * reads, written rarely. */
-  UVPOOL__LINE uvpool__supply_t supply;
-  uvpool__monitor_t monitor;
   _Atomic bool exiting;  /* process exit began */
   _Atomic bool finished; /* close finished: no more callbacks */
 
@@ -256,35 +305,25 @@ struct uvpool_s {
    * pending flag. */
   UVPOOL__LINE uv_async_t async;
 
-  /* mu guards everything from here down to the registry links, but for
-   * the atomics above. */
-  UVPOOL__LINE uv_mutex_t mu;
-  uv_cond_t drain_cv;    /* the exit handler waits here for workers to leave */
-  uvpool__list_t pend;   /* runnable tasks, by priority then age */
-  uvpool__lane_t *lanes; /* lanes[0] is the default, uncapped */
-  unsigned nlanes;
-  size_t nlane_parked; /* tasks on the lanes' parked lists */
-  uvpool__list_t held; /* tasks waiting for their dependencies (combine.c) */
+  /* Under the group's mu, from here down to the registry links. */
+  UVPOOL__LINE size_t nqueued; /* its tasks in the run queue or parked */
+  unsigned nrunning;           /* its tasks on workers */
+  uint64_t inbox_taken; /* its lock-free submits moved to the run queue */
+  uvpool__list_t held;  /* tasks waiting for their dependencies (combine.c) */
   size_t nheld;
-  uvpool__ext_t *dl_head, *dl_tail; /* tasks with deadlines, soonest first */
-  uv_cond_t dl_cv;
-  uv_thread_t dl_tid;
-  bool dl_running, dl_stop;
-  uint64_t npopped;     /* tasks taken from the run queue, for the monitor */
-  uint64_t inbox_taken; /* tasks moved from the inbox to the run queue */
-  unsigned nthreads;    /* created and not yet joined: workers, monitor, ... */
-  _Atomic size_t nqueued; /* written under mu; spinners read it */
   uint64_t submitted, completed, failed, cancelled;
   uint64_t outstanding; /* settlements and callbacks not yet delivered */
-  int broken;           /* thread_init's code, once one failed */
   bool closing;
-  bool forked; /* inherited by a fork() child */
+  bool forked;         /* inherited by a fork() child */
+  bool cancel_running; /* a close or exit asked its running tasks to stop */
+  bool exit_timed_out; /* the exit handler's: its exit_timeout_ms passed */
   unsigned close_flags;
   unsigned handles_open; /* closing: handles whose close callback is due */
   uvpool_close_cb close_cb;
   void *close_data;
   uvpool_future_t *free_local; /* free futures */
   uvpool__slab_t *slabs;
+  uvpool_t *g_next, *g_prev; /* the group's members */
 
   /* Exit registry links, under the registry lock; exit_next belongs to
    * the exit handler. */
@@ -383,12 +422,15 @@ UVPOOL__HIDDEN bool uvpool__free_loop_refill_locked(uvpool_t *pool,
 
 /* queue.c: the pending queue and lanes, under pool->mu. */
 UVPOOL__HIDDEN uvpool__ext_t *uvpool__ext_of(const uvpool_future_t *f);
-UVPOOL__HIDDEN void uvpool__pend_push(uvpool_t *pool, uvpool_future_t *f);
-UVPOOL__HIDDEN uvpool_future_t *uvpool__pend_pop(uvpool_t *pool);
-UVPOOL__HIDDEN void uvpool__pend_cancel(uvpool_t *pool, uvpool_future_t *f,
+UVPOOL__HIDDEN void uvpool__pend_push(uvpool__group_t *g, uvpool_future_t *f);
+UVPOOL__HIDDEN uvpool_future_t *uvpool__pend_pop(uvpool__group_t *g);
+UVPOOL__HIDDEN void uvpool__pend_cancel(uvpool__group_t *g, uvpool_future_t *f,
                                         int status);
-UVPOOL__HIDDEN void uvpool__pend_cancel_all(uvpool_t *pool, int status);
-UVPOOL__HIDDEN void uvpool__lane_done(uvpool_t *pool, unsigned lane);
+UVPOOL__HIDDEN void uvpool__pend_cancel_all(uvpool__group_t *g, int status);
+/* Cancels the queued tasks of one member only (its close or exit). */
+UVPOOL__HIDDEN void uvpool__pend_cancel_pool(uvpool__group_t *g, uvpool_t *pool,
+                                             int status);
+UVPOOL__HIDDEN void uvpool__lane_done(uvpool__group_t *g, unsigned lane);
 /* The held list: tasks of uvpool_submit_after waiting for dependencies. */
 UVPOOL__HIDDEN void uvpool__held_add_locked(uvpool_t *pool, uvpool_future_t *f);
 UVPOOL__HIDDEN void uvpool__held_remove_locked(uvpool_t *pool,
@@ -401,10 +443,10 @@ UVPOOL__HIDDEN bool uvpool__cancelling_queued_locked(const uvpool_t *pool);
 /* Under mu; moves the inbox to the run queue first. */
 UVPOOL__HIDDEN size_t uvpool__queued(uvpool_t *pool);
 /* Under mu: tasks in the run queue (not those parked in lanes). */
-UVPOOL__HIDDEN size_t uvpool__runnable(uvpool_t *pool);
+UVPOOL__HIDDEN size_t uvpool__runnable(uvpool__group_t *g);
 /* Under mu, leaving the inbox where it is: the run queue plus the
  * lock-free submits not yet moved; a push in flight may count early. */
-UVPOOL__HIDDEN size_t uvpool__runnable_estimate(const uvpool_t *pool);
+UVPOOL__HIDDEN size_t uvpool__runnable_estimate(const uvpool__group_t *g);
 /* Whether a done-list push of this thread woke the loop thread since the
  * last call; clears it. */
 UVPOOL__HIDDEN bool uvpool__woke_loop_take(void);
@@ -412,22 +454,22 @@ UVPOOL__HIDDEN bool uvpool__woke_loop_take(void);
  * since the last call; clears it. */
 UVPOOL__HIDDEN bool uvpool__caught_take(void);
 /* The inbox: any thread may push; false once closed. */
-UVPOOL__HIDDEN bool uvpool__inbox_push(uvpool_t *pool, uvpool_future_t *f);
+UVPOOL__HIDDEN bool uvpool__inbox_push(uvpool__group_t *g, uvpool_future_t *f);
 /* Pushes a chain linked newest to oldest through next, in one step: the
  * tasks run oldest first. */
-UVPOOL__HIDDEN bool uvpool__inbox_push_chain(uvpool_t *pool,
+UVPOOL__HIDDEN bool uvpool__inbox_push_chain(uvpool__group_t *g,
                                              uvpool_future_t *newest,
                                              uvpool_future_t *oldest);
-UVPOOL__HIDDEN void uvpool__inbox_close(uvpool_t *pool);
-UVPOOL__HIDDEN bool uvpool__inbox_empty(const uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__inbox_close(uvpool__group_t *g);
+UVPOOL__HIDDEN bool uvpool__inbox_empty(const uvpool__group_t *g);
 
 /* deadline.c: a per-pool thread that expires queued tasks. */
-UVPOOL__HIDDEN int uvpool__deadline_start_locked(uvpool_t *pool);
-UVPOOL__HIDDEN void uvpool__deadline_add_locked(uvpool_t *pool,
+UVPOOL__HIDDEN int uvpool__deadline_start_locked(uvpool__group_t *g);
+UVPOOL__HIDDEN void uvpool__deadline_add_locked(uvpool__group_t *g,
                                                 uvpool__ext_t *e);
-UVPOOL__HIDDEN void uvpool__deadline_remove_locked(uvpool_t *pool,
+UVPOOL__HIDDEN void uvpool__deadline_remove_locked(uvpool__group_t *g,
                                                    uvpool__ext_t *e);
-UVPOOL__HIDDEN void uvpool__deadline_stop(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__deadline_stop(uvpool__group_t *g);
 
 /* pool.c */
 UVPOOL__HIDDEN int uvpool__enqueue_locked(uvpool_t *pool, uvpool_future_t *f);
@@ -447,14 +489,14 @@ UVPOOL__HIDDEN void uvpool__done_push_chain(uvpool_t *pool,
                                             uvpool_future_t *last);
 
 /* monitor.c: a per-pool thread that watches the queue for stuck workers. */
-UVPOOL__HIDDEN int uvpool__monitor_init(uvpool_t *pool);
-UVPOOL__HIDDEN void uvpool__monitor_destroy(uvpool_t *pool);
-UVPOOL__HIDDEN int uvpool__monitor_start_locked(uvpool_t *pool);
-UVPOOL__HIDDEN void uvpool__monitor_wake_locked(uvpool_t *pool);
-UVPOOL__HIDDEN void uvpool__monitor_stop(uvpool_t *pool);
-UVPOOL__HIDDEN void uvpool__monitor_fork_child(uvpool_t *pool);
-UVPOOL__HIDDEN bool uvpool__monitor_running(const uvpool_t *pool);
-UVPOOL__HIDDEN bool uvpool__monitor_sleeping(const uvpool_t *pool);
+UVPOOL__HIDDEN int uvpool__monitor_init(uvpool__group_t *g);
+UVPOOL__HIDDEN void uvpool__monitor_destroy(uvpool__group_t *g);
+UVPOOL__HIDDEN int uvpool__monitor_start_locked(uvpool__group_t *g);
+UVPOOL__HIDDEN void uvpool__monitor_wake_locked(uvpool__group_t *g);
+UVPOOL__HIDDEN void uvpool__monitor_stop(uvpool__group_t *g);
+UVPOOL__HIDDEN void uvpool__monitor_fork_child(uvpool__group_t *g);
+UVPOOL__HIDDEN bool uvpool__monitor_running(const uvpool__group_t *g);
+UVPOOL__HIDDEN bool uvpool__monitor_sleeping(const uvpool__group_t *g);
 /* Ticks a running worker may be stuck on one task, while the process
  * saturates its CPUs, before the monitor helps it anyway (supply.c). */
 #define UVPOOL__RUNNING_GRACE_TICKS 20u
@@ -469,93 +511,102 @@ UVPOOL__HIDDEN void uvpool__monitor_asleep_hook(int (*hook)(int tid));
 
 /* supply.c: the workers, their counts, and the rules over them (all
  * under mu unless said). */
-UVPOOL__HIDDEN int uvpool__supply_init(uvpool_t *pool);
-UVPOOL__HIDDEN void uvpool__supply_destroy(uvpool_t *pool);
-UVPOOL__HIDDEN void uvpool__supply_fork_child(uvpool_t *pool);
+UVPOOL__HIDDEN int uvpool__supply_init(uvpool__group_t *g);
+UVPOOL__HIDDEN void uvpool__supply_destroy(uvpool__group_t *g);
+UVPOOL__HIDDEN void uvpool__supply_fork_child(uvpool__group_t *g);
 /* Spin lengths (0: do not spin): an idle worker's, given whether the loop
  * thread caught its last completion spinning; the loop thread's, given
  * whether the wait is a probe (deliver.c). And what a wait, or a wake-up,
  * turned out to take. */
-UVPOOL__HIDDEN uint64_t uvpool__spin_len_idle(uvpool_t *pool, bool caught);
+UVPOOL__HIDDEN uint64_t uvpool__spin_len_idle(uvpool__group_t *g, bool caught);
 UVPOOL__HIDDEN uint64_t uvpool__spin_len_loop(uvpool_t *pool, bool probe);
 UVPOOL__HIDDEN void uvpool__spin_saw_wait(uvpool__spinpred_t *p, uint64_t ns);
 UVPOOL__HIDDEN void uvpool__spin_saw_wake(uvpool__spinpred_t *p, uint64_t ns);
 /* What a spin of ns found (hit) or not, for the waste bound. */
-UVPOOL__HIDDEN void uvpool__spin_spent(uvpool_t *pool, uint64_t ns, bool hit);
+UVPOOL__HIDDEN void uvpool__spin_spent(uvpool__group_t *g, uint64_t ns,
+                                       bool hit);
 /* Any thread, without mu: workers started and not yet left. */
-UVPOOL__HIDDEN unsigned uvpool__supply_workers(const uvpool_t *pool);
-UVPOOL__HIDDEN void uvpool__supply_stats_locked(const uvpool_t *pool,
+UVPOOL__HIDDEN unsigned uvpool__supply_workers(const uvpool__group_t *g);
+UVPOOL__HIDDEN void uvpool__supply_stats_locked(const uvpool__group_t *g,
                                                 uvpool_stats_t *out);
 /* Starts a worker if one more is wanted for the tasks that run or wait,
  * plus `incoming` about to be queued; 0 also when none is wanted. */
-UVPOOL__HIDDEN int uvpool__supply_spawn_locked(uvpool_t *pool, size_t incoming);
+UVPOOL__HIDDEN int uvpool__supply_spawn_locked(uvpool__group_t *g,
+                                               size_t incoming);
 /* Makes sure a worker exists for a task about to be queued. Fails only if
  * none exists and none can be started. */
-UVPOOL__HIDDEN int uvpool__supply_ensure_locked(uvpool_t *pool);
+UVPOOL__HIDDEN int uvpool__supply_ensure_locked(uvpool__group_t *g);
 /* A task was queued: makes sure a worker will take it. */
-UVPOOL__HIDDEN void uvpool__supply_kick_locked(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__supply_kick_locked(uvpool__group_t *g);
 /* The same after a lock-free push, without mu (takes it if needed).
  * Returns false when a spinning worker will take the task at once: no
  * wake-up, and no busy worker, stands between it and a worker. */
-UVPOOL__HIDDEN bool uvpool__supply_kick(uvpool_t *pool);
+UVPOOL__HIDDEN bool uvpool__supply_kick(uvpool__group_t *g);
 /* Wakes a parked worker if tasks wait that no awake worker will take. */
-UVPOOL__HIDDEN void uvpool__supply_wake_locked(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__supply_wake_locked(uvpool__group_t *g);
 /* Wakes every parked worker: the pool stops taking work. */
-UVPOOL__HIDDEN void uvpool__supply_broadcast_locked(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__supply_broadcast_locked(uvpool__group_t *g);
 /* A worker's life, told by worker.c. */
-UVPOOL__HIDDEN void uvpool__supply_ready_locked(uvpool_t *pool,
+UVPOOL__HIDDEN void uvpool__supply_ready_locked(uvpool__group_t *g,
                                                 uvpool__worker_t *w);
-UVPOOL__HIDDEN void uvpool__supply_task_begin_locked(uvpool_t *pool,
+UVPOOL__HIDDEN void uvpool__supply_task_begin_locked(uvpool__group_t *g,
                                                      uvpool__worker_t *w,
                                                      uvpool_future_t *f);
 /* run_ns: the task's run time, when it was measured (every
  * UVPOOL__TASK_SAMPLE-th task of a worker), else 0. */
-UVPOOL__HIDDEN void uvpool__supply_task_end_locked(uvpool_t *pool,
+UVPOOL__HIDDEN void uvpool__supply_task_end_locked(uvpool__group_t *g,
                                                    uvpool__worker_t *w,
                                                    uint64_t run_ns);
 #define UVPOOL__TASK_SAMPLE 8u
-UVPOOL__HIDDEN void uvpool__supply_busy_locked(uvpool_t *pool, bool busy);
+UVPOOL__HIDDEN void uvpool__supply_busy_locked(uvpool__group_t *g, bool busy);
 /* The worker leaves: it looks at the queue no more. */
-UVPOOL__HIDDEN void uvpool__supply_stop_looking_locked(uvpool_t *pool,
+UVPOOL__HIDDEN void uvpool__supply_stop_looking_locked(uvpool__group_t *g,
                                                        uvpool__worker_t *w);
 /* Nothing to run: spins or parks (mu dropped meanwhile). Returns false
  * when the worker should leave for being idle too long. */
-UVPOOL__HIDDEN bool uvpool__supply_idle_locked(uvpool_t *pool,
+UVPOOL__HIDDEN bool uvpool__supply_idle_locked(uvpool__group_t *g,
                                                uvpool__worker_t *w);
-UVPOOL__HIDDEN void uvpool__supply_leave_locked(uvpool_t *pool,
+UVPOOL__HIDDEN void uvpool__supply_leave_locked(uvpool__group_t *g,
                                                 uvpool__worker_t *w);
-UVPOOL__HIDDEN bool uvpool__supply_reap_due_locked(const uvpool_t *pool);
+UVPOOL__HIDDEN bool uvpool__supply_reap_due_locked(const uvpool__group_t *g);
 /* Not under mu: joins the workers that left. */
-UVPOOL__HIDDEN void uvpool__supply_reap(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__supply_reap(uvpool__group_t *g);
 /* The monitor keeps the parked workers' idle timeout: when it is next
  * due (0: no worker may retire), and the wake-up of those past it. */
-UVPOOL__HIDDEN uint64_t uvpool__supply_retire_due_locked(const uvpool_t *pool);
-UVPOOL__HIDDEN void uvpool__supply_retire_locked(uvpool_t *pool, uint64_t now);
+UVPOOL__HIDDEN uint64_t
+uvpool__supply_retire_due_locked(const uvpool__group_t *g);
+UVPOOL__HIDDEN void uvpool__supply_retire_locked(uvpool__group_t *g,
+                                                 uint64_t now);
 /* Asks every running task, and every task that starts from now on, to
  * stop (uvpool_cancel_requested()). */
-UVPOOL__HIDDEN bool uvpool__supply_cancel_running_locked(uvpool_t *pool);
-UVPOOL__HIDDEN bool uvpool__supply_cancelling_running(const uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__supply_cancel_running_locked(uvpool__group_t *g,
+                                                         uvpool_t *pool);
 /* The monitor's questions. */
-UVPOOL__HIDDEN void uvpool__supply_note_started_locked(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__supply_note_started_locked(uvpool__group_t *g);
 /* How many workers ran one task for the whole tick and should get help:
  * one asleep in its task (asleep(tid), asked with mu dropped, only with
  * peek) always; one running only while the CPUs are not saturated, or
  * after UVPOOL__RUNNING_GRACE_TICKS ticks. */
-UVPOOL__HIDDEN size_t uvpool__supply_stuck_locked(uvpool_t *pool,
+UVPOOL__HIDDEN size_t uvpool__supply_stuck_locked(uvpool__group_t *g,
                                                   bool saturated, bool peek,
                                                   bool (*asleep)(int tid));
 /* Wakes or starts workers for n waiting tasks; returns whether it did. */
-UVPOOL__HIDDEN bool uvpool__supply_add_locked(uvpool_t *pool, size_t n);
+UVPOOL__HIDDEN bool uvpool__supply_add_locked(uvpool__group_t *g, size_t n);
 /* Whether tasks wait that no free worker will take. */
-UVPOOL__HIDDEN bool uvpool__supply_backlog_locked(const uvpool_t *pool);
+UVPOOL__HIDDEN bool uvpool__supply_backlog_locked(const uvpool__group_t *g);
 /* For the exit handler: workers other than me; *running gets how many of
  * them run a task. */
-UVPOOL__HIDDEN unsigned uvpool__supply_others_locked(const uvpool_t *pool,
+UVPOOL__HIDDEN unsigned uvpool__supply_others_locked(const uvpool__group_t *g,
                                                      const uvpool__worker_t *me,
                                                      unsigned *running);
 /* For fork_prepare: whether a worker is between its task and publishing
  * its outcome. */
-UVPOOL__HIDDEN bool uvpool__supply_publishing(const uvpool_t *pool);
+UVPOOL__HIDDEN bool uvpool__supply_publishing(const uvpool__group_t *g);
+/* Not under mu: waits until every outcome a worker held when it was
+ * called is published. A closing member that nothing of is queued,
+ * running or undelivered calls it before closing its handle: from then on
+ * no worker touches it. Each wait is one publish (a push and a send). */
+UVPOOL__HIDDEN void uvpool__supply_quiesce(uvpool__group_t *g);
 
 /* worker.c: the worker thread. */
 UVPOOL__HIDDEN void uvpool__worker_main(void *arg);
@@ -572,11 +623,33 @@ UVPOOL__HIDDEN void uvpool__keepalive_locked(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__pool_release(uvpool_t *pool);
 /* Under mu: starts one of the pool's threads, counted in nthreads until
  * uvpool__thread_join; UV_ESHUTDOWN once the close decided to finish. */
-UVPOOL__HIDDEN int uvpool__thread_start_locked(uvpool_t *pool, uv_thread_t *tid,
-                                               size_t stack, void (*fn)(void *),
-                                               void *arg);
+UVPOOL__HIDDEN int uvpool__thread_start_locked(uvpool__group_t *g,
+                                               uv_thread_t *tid, size_t stack,
+                                               void (*fn)(void *), void *arg);
 /* Not under mu: joins a thread started by uvpool__thread_start_locked. */
-UVPOOL__HIDDEN void uvpool__thread_join(uvpool_t *pool, uv_thread_t *tid);
+UVPOOL__HIDDEN void uvpool__thread_join(uvpool__group_t *g, uv_thread_t *tid);
+
+/* group.c: a group's members and life (under the group's mu unless
+ * said). */
+/* Not under mu: makes pool a member of opts->share's group, or of a new
+ * group with opts' worker options. UV_EINVAL: worker options set on a
+ * sharing pool; UV_ESHUTDOWN: the shared pool closes or exits. */
+UVPOOL__HIDDEN int uvpool__group_join(uvpool_t *pool,
+                                      const uvpool_options_t *opts);
+/* Not under mu: pool's memory is released; the last member frees the
+ * group. */
+UVPOOL__HIDDEN void uvpool__group_leave(uvpool_t *pool);
+/* A member stopped taking work (its close or exit began). */
+UVPOOL__HIDDEN void uvpool__group_stop_taking_locked(uvpool__group_t *g);
+/* Whether idle workers leave: no member takes work, or the group broke. */
+UVPOOL__HIDDEN bool uvpool__group_stopping(const uvpool__group_t *g);
+/* Asks every member's loop to look again (a worker left: a close may
+ * finish, a zombie may be joined). */
+UVPOOL__HIDDEN void uvpool__group_poke_locked(uvpool__group_t *g);
+/* Not under mu: stops and joins the service threads and the workers
+ * that left. */
+UVPOOL__HIDDEN void uvpool__group_stop_threads(uvpool__group_t *g);
+UVPOOL__HIDDEN void uvpool__group_fork_child(uvpool__group_t *g);
 
 /* owner.c */
 UVPOOL__HIDDEN int uvpool__owner_init(uvpool_t *pool);
@@ -599,7 +672,7 @@ UVPOOL__HIDDEN void uvpool__owner_fork_child(uvpool_t *pool);
 /* exit.c */
 /* Under mu: a worker left, a task finished or a held task went: the exit
  * handler, if it waits, looks again. */
-UVPOOL__HIDDEN void uvpool__exit_changed_locked(uvpool_t *pool);
+UVPOOL__HIDDEN void uvpool__exit_changed_locked(uvpool__group_t *g);
 UVPOOL__HIDDEN int uvpool__registry_add(uvpool_t *pool);
 UVPOOL__HIDDEN void uvpool__registry_remove(uvpool_t *pool);
 UVPOOL__HIDDEN bool uvpool__registry_has_handle(const uv_handle_t *h);
@@ -691,13 +764,13 @@ static inline uvpool_t *uvpool__future_pool(const uvpool_future_t *f) {
   return f->pool;
 }
 
-/* Spins until ready(pool) holds or the clock passes until, reading the
- * clock once every 64 pauses; returns whether ready(pool) held. */
-static inline bool uvpool__spin_until(uvpool_t *pool, uint64_t until,
-                                      bool (*ready)(uvpool_t *)) {
+/* Spins until ready(obj) holds or the clock passes until, reading the
+ * clock once every 64 pauses; returns whether ready(obj) held. */
+static inline bool uvpool__spin_until(void *obj, uint64_t until,
+                                      bool (*ready)(void *)) {
   do {
     for (int i = 0; i < 64; i++) {
-      if (ready(pool))
+      if (ready(obj))
         return true;
 #if defined(__x86_64__) || defined(__i386__)
       __builtin_ia32_pause();
@@ -705,6 +778,24 @@ static inline bool uvpool__spin_until(uvpool_t *pool, uint64_t until,
     }
   } while (uv_hrtime() < until);
   return false;
+}
+
+/* The pool's lifecycle, in named predicates (under mu, or as hints
+ * without it). Open: it takes work. Closing (closing), then closed
+ * (finished, set once the close decided to finish). Exiting: process
+ * exit began. Forked: inherited by a fork() child, where it takes no
+ * work and only its close runs. */
+static inline bool uvpool__accepts_work(const uvpool_t *p) {
+  return !p->closing && !p->forked &&
+         !atomic_load_explicit(&((uvpool_t *)p)->exiting, memory_order_relaxed);
+}
+
+/* Whether a push may wake the loop with uv_async_send: not once exit
+ * began (the loop may be gone), not in a fork child before the child
+ * closes the pool (the parent's wake-up state is stale). */
+static inline bool uvpool__may_send(const uvpool_t *p) {
+  return (!p->forked || p->closing) &&
+         !atomic_load_explicit(&((uvpool_t *)p)->exiting, memory_order_relaxed);
 }
 
 /* A millisecond timeout or deadline beyond what the nanosecond clock can

@@ -28,7 +28,7 @@
  *
  * The monitor measures (ticks, CPU use, /proc); what to make of it is the
  * supply's rule (supply.c: uvpool__supply_stuck_locked, _add_locked).
- * Lock order: pool->mu only. The monitor never runs work. */
+ * Lock order: g->mu only. The monitor never runs work. */
 #include "internal.h"
 
 #include <fcntl.h>
@@ -116,13 +116,13 @@ static bool meter_saturated(cpu_meter_t *m) {
   return cpu + wall / 2 >= (uint64_t)m->ncpu * wall;
 }
 
-bool uvpool__monitor_running(const uvpool_t *pool) {
-  return atomic_load_explicit(&((uvpool_t *)pool)->monitor.running,
+bool uvpool__monitor_running(const uvpool__group_t *g) {
+  return atomic_load_explicit(&((uvpool__group_t *)g)->monitor.running,
                               memory_order_relaxed);
 }
 
-bool uvpool__monitor_sleeping(const uvpool_t *pool) {
-  return atomic_load(&((uvpool_t *)pool)->monitor.sleeping);
+bool uvpool__monitor_sleeping(const uvpool__group_t *g) {
+  return atomic_load(&((uvpool__group_t *)g)->monitor.sleeping);
 }
 
 /* Under mu, at the start of a watch: what the first tick compares with. */
@@ -133,34 +133,34 @@ typedef struct {
   cpu_meter_t meter;
 } watch_t;
 
-static void watch_begin(uvpool_t *pool, watch_t *wt) {
+static void watch_begin(uvpool__group_t *g, watch_t *wt) {
   wt->tick = TICK_MIN_NS;
-  wt->pops = pool->npopped;
-  wt->queued = uvpool__runnable_estimate(pool);
-  uvpool__supply_note_started_locked(pool);
+  wt->pops = g->npopped;
+  wt->queued = uvpool__runnable_estimate(g);
+  uvpool__supply_note_started_locked(g);
   meter_start(&wt->meter);
 }
 
 /* Under mu, one tick later: asks the supply for help where the oldest
  * task waited a whole tick behind stuck workers. Returns false when
  * nothing waits any more (the watch ends). */
-static bool watch_tick(uvpool_t *pool, watch_t *wt, bool have_proc) {
-  size_t now_queued = uvpool__runnable_estimate(pool), stuck;
+static bool watch_tick(uvpool__group_t *g, watch_t *wt, bool have_proc) {
+  size_t now_queued = uvpool__runnable_estimate(g), stuck;
   bool stalled, changed = false;
   if (now_queued == 0)
     return false;
   /* The queue did not drain: the oldest task waited a whole tick. */
-  stalled = pool->npopped - wt->pops < wt->queued && !pool->forked;
-  stuck = uvpool__supply_stuck_locked(pool, meter_saturated(&wt->meter),
+  stalled = g->npopped - wt->pops < wt->queued && !g->forked;
+  stuck = uvpool__supply_stuck_locked(g, meter_saturated(&wt->meter),
                                       have_proc && stalled, thread_asleep);
-  if (pool->monitor.stop)
+  if (g->monitor.stop)
     return false;
   /* Again: mu may have been dropped, and a worker may have taken what
    * waited. */
-  now_queued = uvpool__runnable_estimate(pool);
+  now_queued = uvpool__runnable_estimate(g);
   if (stalled && stuck > 0)
-    changed = uvpool__supply_add_locked(pool, stuck < now_queued ? stuck
-                                                                 : now_queued);
+    changed =
+        uvpool__supply_add_locked(g, stuck < now_queued ? stuck : now_queued);
   /* Back to short ticks only if that changed something: at max_workers,
    * or with the workers it would add already on their way, polling fast
    * would only burn CPU. */
@@ -168,7 +168,7 @@ static bool watch_tick(uvpool_t *pool, watch_t *wt, bool have_proc) {
     wt->tick = TICK_MIN_NS;
   else if (wt->tick < TICK_MAX_NS)
     wt->tick *= 2;
-  wt->pops = pool->npopped;
+  wt->pops = g->npopped;
   wt->queued = now_queued;
   return true;
 }
@@ -177,30 +177,30 @@ static bool watch_tick(uvpool_t *pool, watch_t *wt, bool have_proc) {
  * (then wakes the workers it is for). One thread keeps that time for
  * every worker: a timed wait on each park costs a timer, which on a VM
  * costs as much as the wake-up itself. */
-static void sleep_locked(uvpool_t *pool) {
-  uint64_t due = uvpool__supply_retire_due_locked(pool), now;
+static void sleep_locked(uvpool__group_t *g) {
+  uint64_t due = uvpool__supply_retire_due_locked(g), now;
   if (due == 0) {
-    uv_cond_wait(&pool->monitor.cv, &pool->mu);
+    uv_cond_wait(&g->monitor.cv, &g->mu);
     return;
   }
   now = uv_hrtime();
   if (due > now)
-    (void)uv_cond_timedwait(&pool->monitor.cv, &pool->mu, due - now);
-  uvpool__supply_retire_locked(pool, uv_hrtime());
+    (void)uv_cond_timedwait(&g->monitor.cv, &g->mu, due - now);
+  uvpool__supply_retire_locked(g, uv_hrtime());
 }
 
 static void monitor_main(void *arg) {
-  uvpool_t *pool = arg;
-  uvpool__monitor_t *m = &pool->monitor;
+  uvpool__group_t *g = arg;
+  uvpool__monitor_t *m = &g->monitor;
   char name[16];
   bool watching = false;
   watch_t wt;
   /* Without /proc (some sandboxes) every stuck worker counts as asleep. */
   bool have_proc = access("/proc/self/task", R_OK) == 0;
   wt.meter.ncpu = uv_available_parallelism();
-  snprintf(name, sizeof(name), "%.11s-mon", pool->name);
+  snprintf(name, sizeof(name), "%.11s-mon", g->name);
   pthread_setname_np(pthread_self(), name);
-  uv_mutex_lock(&pool->mu);
+  uv_mutex_lock(&g->mu);
   while (!m->stop) {
     if (!watching) {
       /* Sleep until a submit finds every worker busy, or until a parked
@@ -208,52 +208,52 @@ static void monitor_main(void *arg) {
        * for them). Counting itself asleep before the last look pairs
        * with uvpool__supply_kick. */
       atomic_store(&m->sleeping, true);
-      if (!uvpool__supply_backlog_locked(pool))
-        sleep_locked(pool);
+      if (!uvpool__supply_backlog_locked(g))
+        sleep_locked(g);
       atomic_store(&m->sleeping, false);
-      if (!uvpool__supply_backlog_locked(pool))
+      if (!uvpool__supply_backlog_locked(g))
         continue; /* a retirement round, or the backlog is gone */
       watching = true;
-      watch_begin(pool, &wt);
+      watch_begin(g, &wt);
       continue;
     }
-    (void)uv_cond_timedwait(&m->cv, &pool->mu, wt.tick);
+    (void)uv_cond_timedwait(&m->cv, &g->mu, wt.tick);
     if (m->stop)
       break;
-    watching = watch_tick(pool, &wt, have_proc);
+    watching = watch_tick(g, &wt, have_proc);
     if (watching)
-      uvpool__hook(UVPOOL__HOOK_MONITOR_TICK, pool);
+      uvpool__hook(UVPOOL__HOOK_MONITOR_TICK, g->root);
   }
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_unlock(&g->mu);
 }
 
-int uvpool__monitor_init(uvpool_t *pool) {
-  uvpool__monitor_t *m = &pool->monitor;
+int uvpool__monitor_init(uvpool__group_t *g) {
+  uvpool__monitor_t *m = &g->monitor;
   m->stop = false;
   atomic_init(&m->running, false);
   atomic_init(&m->sleeping, false);
   return uv_cond_init(&m->cv);
 }
 
-void uvpool__monitor_destroy(uvpool_t *pool) {
-  uv_cond_destroy(&pool->monitor.cv);
+void uvpool__monitor_destroy(uvpool__group_t *g) {
+  uv_cond_destroy(&g->monitor.cv);
 }
 
-int uvpool__monitor_start_locked(uvpool_t *pool) {
-  uvpool__monitor_t *m = &pool->monitor;
+int uvpool__monitor_start_locked(uvpool__group_t *g) {
+  uvpool__monitor_t *m = &g->monitor;
   int rc;
   /* Not once stopped for good: after a close finished or exit began. */
-  if (atomic_load(&m->running) || m->stop || atomic_load(&pool->exiting))
+  if (atomic_load(&m->running) || m->stop || g->exiting)
     return 0;
-  rc = uvpool__thread_start_locked(pool, &m->tid, 0, monitor_main, pool);
+  rc = uvpool__thread_start_locked(g, &m->tid, 0, monitor_main, g);
   if (rc == 0)
     atomic_store(&m->running, true);
   return rc;
 }
 
 /* Under mu: a task was queued while every worker may be busy. */
-void uvpool__monitor_wake_locked(uvpool_t *pool) {
-  uvpool__monitor_t *m = &pool->monitor;
+void uvpool__monitor_wake_locked(uvpool__group_t *g) {
+  uvpool__monitor_t *m = &g->monitor;
   if (atomic_load(&m->sleeping)) {
     atomic_store(&m->sleeping, false);
     uv_cond_signal(&m->cv);
@@ -261,21 +261,21 @@ void uvpool__monitor_wake_locked(uvpool_t *pool) {
 }
 
 /* Stops and joins the monitor, if any. Not under mu. */
-void uvpool__monitor_stop(uvpool_t *pool) {
-  uvpool__monitor_t *m = &pool->monitor;
+void uvpool__monitor_stop(uvpool__group_t *g) {
+  uvpool__monitor_t *m = &g->monitor;
   bool running;
-  uv_mutex_lock(&pool->mu);
+  uv_mutex_lock(&g->mu);
   running = atomic_load(&m->running);
   m->stop = true;
   atomic_store(&m->running, false);
   uv_cond_signal(&m->cv);
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_unlock(&g->mu);
   if (running)
-    uvpool__thread_join(pool, &m->tid);
+    uvpool__thread_join(g, &m->tid);
 }
 
-void uvpool__monitor_fork_child(uvpool_t *pool) {
-  uvpool__monitor_t *m = &pool->monitor;
+void uvpool__monitor_fork_child(uvpool__group_t *g) {
+  uvpool__monitor_t *m = &g->monitor;
   /* The thread is gone: a close in the child must not join it. */
   atomic_store(&m->running, false);
   atomic_store(&m->sleeping, false);

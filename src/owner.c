@@ -21,7 +21,7 @@
  * once it has the lock.
  *
  * Lock order: the owner lock is only tried (never waited for) while
- * pool->mu is held; it is waited for only by the thread taking over, with
+ * pool->g->mu is held; it is waited for only by the thread taking over, with
  * no lock held (in the prepare and async callbacks, and by loop-thread-only
  * calls that claim the loop). */
 #include "internal.h"

@@ -46,9 +46,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_IDLE_TIMEOUT_MS 10000u
-#define DEFAULT_SPIN_US 50u
-
 void uvpool_options_init(uvpool_options_t *opts) {
   if (opts == NULL)
     return;
@@ -59,80 +56,13 @@ void uvpool_options_init(uvpool_options_t *opts) {
 
 const char *uvpool_version_string(void) { return "0.1.0"; }
 
-static unsigned default_max_workers(void) {
-  unsigned n = uv_available_parallelism() + 4;
-  return n < 32 ? n : 32;
-}
-
-static int options_resolve(uvpool_t *pool, const uvpool_options_t *in) {
+/* The pool's own options; the worker options are its group's (group.c). */
+static void options_resolve(uvpool_t *pool, const uvpool_options_t *in) {
   uvpool_options_t o;
   uvpool_options_init(&o);
   if (in != NULL)
     o = *in;
-  if (o.max_workers == 0)
-    o.max_workers = default_max_workers();
-  if (o.min_workers > o.max_workers)
-    return UV_EINVAL;
-  if (o.idle_timeout_ms == 0)
-    o.idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
-  if (o.spin_us == UVPOOL_SPIN_DEFAULT)
-    o.spin_us = DEFAULT_SPIN_US;
-  snprintf(pool->name, sizeof(pool->name), "%s",
-           o.name != NULL ? o.name : "uvpool");
-  o.name = pool->name;
   pool->opts = o;
-  return 0;
-}
-
-/* Coverage: glibc never fails to initialise a default mutex or condition
- * variable, so the unwinding below is checked but cannot be run. */
-static int mutex_init_adaptive(uv_mutex_t *mu) {
-  pthread_mutexattr_t a;
-  int rc;
-  if (pthread_mutexattr_init(&a) != 0) /* GCOVR_EXCL_BR_LINE */
-    return UV_ENOMEM;                  /* GCOVR_EXCL_LINE */
-  pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
-  rc = pthread_mutex_init(mu, &a);
-  pthread_mutexattr_destroy(&a);
-  return uvpool__uv_code(rc);
-}
-
-static int sync_init(uvpool_t *pool) {
-  int rc = mutex_init_adaptive(&pool->mu);
-  if (rc != 0) /* GCOVR_EXCL_BR_LINE */
-    return rc; /* GCOVR_EXCL_LINE */
-  rc = uvpool__supply_init(pool);
-  if (rc != 0)    /* GCOVR_EXCL_BR_LINE */
-    goto fail_mu; /* GCOVR_EXCL_LINE */
-  rc = uv_cond_init(&pool->drain_cv);
-  if (rc != 0)    /* GCOVR_EXCL_BR_LINE */
-    goto fail_cv; /* GCOVR_EXCL_LINE */
-  rc = uv_cond_init(&pool->dl_cv);
-  if (rc != 0)       /* GCOVR_EXCL_BR_LINE */
-    goto fail_drain; /* GCOVR_EXCL_LINE */
-  rc = uvpool__monitor_init(pool);
-  if (rc != 0)    /* GCOVR_EXCL_BR_LINE */
-    goto fail_dl; /* GCOVR_EXCL_LINE */
-  return 0;
-  /* GCOVR_EXCL_START */
-fail_dl:
-  uv_cond_destroy(&pool->dl_cv);
-fail_drain:
-  uv_cond_destroy(&pool->drain_cv);
-fail_cv:
-  uvpool__supply_destroy(pool);
-fail_mu:
-  uv_mutex_destroy(&pool->mu);
-  return rc;
-  /* GCOVR_EXCL_STOP */
-}
-
-static void sync_destroy(uvpool_t *pool) {
-  uvpool__monitor_destroy(pool);
-  uv_cond_destroy(&pool->dl_cv);
-  uv_cond_destroy(&pool->drain_cv);
-  uvpool__supply_destroy(pool);
-  uv_mutex_destroy(&pool->mu);
 }
 
 int uvpool_new(uv_loop_t *loop, const uvpool_options_t *opts, uvpool_t **out) {
@@ -144,18 +74,19 @@ int uvpool_new(uv_loop_t *loop, const uvpool_options_t *opts, uvpool_t **out) {
   if (pool == NULL)
     return UV_ENOMEM;
   memset(pool, 0, sizeof(*pool));
-  rc = options_resolve(pool, opts);
+  options_resolve(pool, opts);
+  rc = uvpool__group_join(pool, &pool->opts);
   if (rc != 0)
     goto fail;
-  rc = sync_init(pool);
-  if (rc != 0) /* GCOVR_EXCL_BR_LINE: see sync_init */
-    goto fail; /* GCOVR_EXCL_LINE */
+  pool->opts.share = NULL; /* the group holds what it needs */
+  snprintf(pool->name, sizeof(pool->name), "%s", pool->g->name);
+  pool->opts.name = pool->name;
   pool->loop = loop;
   pool->magic = UVPOOL__MAGIC;
   atomic_init(&pool->live, 1);
   rc = uvpool__registry_add(pool);
   if (rc != 0)
-    goto fail_sync;
+    goto fail_group;
   /* Cannot fail once the loop is initialised: uv_loop_init already made
    * the loop's async eventfd. Checked anyway. */
   rc = uv_async_init(loop, &pool->async, uvpool__async_cb);
@@ -172,8 +103,8 @@ int uvpool_new(uv_loop_t *loop, const uvpool_options_t *opts, uvpool_t **out) {
   return 0;
 fail_registry:
   uvpool__registry_remove(pool); /* GCOVR_EXCL_LINE: see uv_async_init */
-fail_sync:
-  sync_destroy(pool);
+fail_group:
+  uvpool__group_leave(pool);
 fail:
   uvpool__free(pool);
   return rc;
@@ -184,14 +115,8 @@ fail:
 void uvpool__pool_release(uvpool_t *pool) {
   if (atomic_fetch_sub_explicit(&pool->live, 1, memory_order_acq_rel) != 1)
     return;
-  if (pool->nthreads != 0) { /* GCOVR_EXCL_START: a broken invariant */
-    fprintf(stderr, "uvpool: pool %p released with %u threads not joined\n",
-            (void *)pool, pool->nthreads);
-    abort();
-  } /* GCOVR_EXCL_STOP */
   uvpool__slabs_free(pool);
-  uvpool__free(pool->lanes);
-  sync_destroy(pool);
+  uvpool__group_leave(pool);
   pool->magic = UVPOOL__MAGIC_FREED; /* a later call may see it, or not */
   uvpool__free(pool);
 }
@@ -229,70 +154,79 @@ void uvpool_unref(uvpool_t *pool) {
   uvpool__pool_release(pool);
 }
 
-/* Every thread of a pool (workers, the monitor, the deadline thread) counts
- * in nthreads from its creation until it has been joined, whoever created
- * it and however late it first runs; the pool's memory is released only
- * when none is left. Once the close decided to finish (finished, set under
- * mu when no worker was left), no thread is created any more: a thread that
- * decided to start one before that, on what it saw then, is refused. */
-int uvpool__thread_start_locked(uvpool_t *pool, uv_thread_t *tid, size_t stack,
-                                void (*fn)(void *), void *arg) {
+/* Every thread of a group (workers, the monitor, the deadline thread)
+ * counts in nthreads from its creation until it has been joined, whoever
+ * created it and however late it first runs; the group's memory is
+ * released only when none is left. Once a close decided to stop the
+ * group's threads (stopped, set under mu when no member took work and no
+ * worker was left), no thread is created any more: a thread that decided
+ * to start one before that, on what it saw then, is refused. */
+int uvpool__thread_start_locked(uvpool__group_t *g, uv_thread_t *tid,
+                                size_t stack, void (*fn)(void *), void *arg) {
   int rc;
-  if (atomic_load(&pool->finished))
+  if (g->stopped)
     return UV_ESHUTDOWN;
   rc = uvpool__thread_create(tid, stack, fn, arg);
   if (rc == 0) {
-    pool->nthreads++;
-    uvpool__hook(UVPOOL__HOOK_THREAD_CREATED, pool);
+    g->nthreads++;
+    uvpool__hook(UVPOOL__HOOK_THREAD_CREATED, g->root);
   }
   return rc;
 }
 
-void uvpool__thread_join(uvpool_t *pool, uv_thread_t *tid) {
+void uvpool__thread_join(uvpool__group_t *g, uv_thread_t *tid) {
   uv_thread_join(tid);
-  uv_mutex_lock(&pool->mu);
-  pool->nthreads--;
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_lock(&g->mu);
+  g->nthreads--;
+  uv_mutex_unlock(&g->mu);
 }
 
+/* Lanes belong to the group: a lane made on one member is valid on
+ * every member. */
 int uvpool_lane_new(uvpool_t *pool, unsigned max_running, unsigned *lane_out) {
+  uvpool__group_t *g;
   uvpool__lane_t *lanes;
   unsigned n;
   if (pool == NULL || max_running == 0 || lane_out == NULL)
     return UV_EINVAL;
   uvpool__check_alive(pool, "uvpool_lane_new");
-  uv_mutex_lock(&pool->mu);
-  if (pool->closing || atomic_load(&pool->exiting) || pool->forked) {
-    uv_mutex_unlock(&pool->mu);
+  g = pool->g;
+  uv_mutex_lock(&g->mu);
+  if (!uvpool__accepts_work(pool)) {
+    uv_mutex_unlock(&g->mu);
     return UV_ESHUTDOWN;
   }
-  n = pool->nlanes == 0 ? 2 : pool->nlanes + 1; /* lane 0 is implicit */
+  n = g->nlanes == 0 ? 2 : g->nlanes + 1; /* lane 0 is implicit */
   lanes = uvpool__malloc(n * sizeof(*lanes));
   if (lanes == NULL) {
-    uv_mutex_unlock(&pool->mu);
+    uv_mutex_unlock(&g->mu);
     return UV_ENOMEM;
   }
   memset(lanes, 0, n * sizeof(*lanes));
-  if (pool->nlanes != 0)
-    memcpy(lanes, pool->lanes, pool->nlanes * sizeof(*lanes));
-  uvpool__free(pool->lanes);
-  pool->lanes = lanes;
-  pool->nlanes = n;
+  if (g->nlanes != 0)
+    memcpy(lanes, g->lanes, g->nlanes * sizeof(*lanes));
+  uvpool__free(g->lanes);
+  g->lanes = lanes;
+  g->nlanes = n;
   lanes[n - 1].max_running = max_running;
   *lane_out = n - 1;
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_unlock(&g->mu);
   return 0;
 }
 
-/* Under mu and the owner lock. */
+/* Under mu and the owner lock. The group's inbox stays open for the other
+ * members: this pool's own lock-free submits check closing under the
+ * owner lock, which this holds. */
 static int close_begin_locked(uvpool_t *pool, unsigned flags,
                               uvpool_close_cb cb, void *data) {
+  uvpool__group_t *g = pool->g;
   if (pool->closing)
     return UV_EINVAL;
   if (atomic_load(&pool->exiting))
     return UV_ESHUTDOWN;
+  if (!pool->forked)
+    uvpool__group_stop_taking_locked(g);
   pool->closing = true;
-  uvpool__inbox_close(pool);
   /* The owner's handles close first: a uv_walk() sweep, which visits the
    * async handle first (the oldest), then sees them closing and skips
    * them (see uvpool_from_handle). */
@@ -304,12 +238,11 @@ static int close_begin_locked(uvpool_t *pool, unsigned flags,
   pool->close_cb = cb;
   pool->close_data = data;
   if (flags & UVPOOL_CANCEL_PENDING) {
-    uvpool__pend_cancel_all(pool, UV_ECANCELED);
+    uvpool__pend_cancel_pool(g, pool, UV_ECANCELED);
     uvpool__held_cancel_all(pool, UV_ECANCELED);
   }
   if (flags & UVPOOL_CANCEL_RUNNING)
-    (void)uvpool__supply_cancel_running_locked(pool);
-  uvpool__supply_broadcast_locked(pool);
+    uvpool__supply_cancel_running_locked(g, pool);
   if (pool->forked)
     pool->async.pending = 0; /* stale from the parent: uv_loop_fork made a
                                 new wake-up fd, so a set flag blocks sends */
@@ -328,32 +261,34 @@ int uvpool_close(uvpool_t *pool, unsigned flags, uvpool_close_cb cb,
   rc = uvpool__owner_claim(pool);
   if (rc != 0)
     return rc;
-  uv_mutex_lock(&pool->mu);
+  uv_mutex_lock(&pool->g->mu);
   rc = close_begin_locked(pool, flags, cb, data);
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_unlock(&pool->g->mu);
   uvpool__owner_leave(pool);
   uvpool__watchers_run(); /* of what the close cancelled */
   return rc;
 }
 
+/* The task counts are the pool's own, the worker counts its group's. */
 int uvpool_stats(uvpool_t *pool, uvpool_stats_t *out) {
   bool owner;
   if (pool == NULL || out == NULL)
     return UV_EINVAL;
   uvpool__check_alive(pool, "uvpool_stats");
   owner = uvpool__owner_enter(pool);
-  uv_mutex_lock(&pool->mu);
+  uv_mutex_lock(&pool->g->mu);
   out->submitted = pool->submitted + atomic_load_explicit(&pool->loop_submitted,
                                                           memory_order_relaxed);
   out->completed = pool->completed;
   out->failed = pool->failed;
   out->cancelled = pool->cancelled;
   out->queued = uvpool__queued(pool);
-  uvpool__supply_stats_locked(pool, out);
+  uvpool__supply_stats_locked(pool->g, out);
+  out->running = pool->nrunning;
   /* Adopts work that other threads made outstanding (see the header). */
   if (owner)
     uvpool__keepalive_locked(pool);
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_unlock(&pool->g->mu);
   if (owner)
     uvpool__owner_leave(pool);
   return 0;

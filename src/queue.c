@@ -94,9 +94,9 @@ static void list_insert_ordered(uvpool__list_t *l, uvpool_future_t *f) {
 
 #define INBOX_CLOSED ((uintptr_t)1)
 
-bool uvpool__inbox_push_chain(uvpool_t *pool, uvpool_future_t *newest,
+bool uvpool__inbox_push_chain(uvpool__group_t *g, uvpool_future_t *newest,
                               uvpool_future_t *oldest) {
-  uintptr_t old = atomic_load_explicit(&pool->inbox, memory_order_relaxed);
+  uintptr_t old = atomic_load_explicit(&g->inbox, memory_order_relaxed);
   do {
     if (old & INBOX_CLOSED)
       return false;
@@ -105,33 +105,39 @@ bool uvpool__inbox_push_chain(uvpool_t *pool, uvpool_future_t *newest,
     /* seq_cst: the caller's following loads of the worker counters must
      * not pass this store (see uvpool__supply_kick). */
   } while (!atomic_compare_exchange_weak_explicit(
-      &pool->inbox, &old, (uintptr_t)newest, memory_order_seq_cst,
+      &g->inbox, &old, (uintptr_t)newest, memory_order_seq_cst,
       memory_order_relaxed));
   return true;
 }
 
-bool uvpool__inbox_push(uvpool_t *pool, uvpool_future_t *f) {
-  return uvpool__inbox_push_chain(pool, f, f);
+bool uvpool__inbox_push(uvpool__group_t *g, uvpool_future_t *f) {
+  return uvpool__inbox_push_chain(g, f, f);
 }
 
-void uvpool__inbox_close(uvpool_t *pool) {
-  atomic_fetch_or_explicit(&pool->inbox, INBOX_CLOSED, memory_order_seq_cst);
+void uvpool__inbox_close(uvpool__group_t *g) {
+  atomic_fetch_or_explicit(&g->inbox, INBOX_CLOSED, memory_order_seq_cst);
 }
 
-bool uvpool__inbox_empty(const uvpool_t *pool) {
-  return (atomic_load_explicit(&((uvpool_t *)pool)->inbox,
+bool uvpool__inbox_empty(const uvpool__group_t *g) {
+  return (atomic_load_explicit(&((uvpool__group_t *)g)->inbox,
                                memory_order_seq_cst) &
           ~INBOX_CLOSED) == 0;
 }
 
-static void run_queue_add(uvpool_t *pool, uvpool_future_t *f);
+static void run_queue_add(uvpool__group_t *g, uvpool_future_t *f);
 
 /* Changes the run queue's count by d. Every writer holds mu, so a plain
  * sum will do; it is stored atomically for spinners that read it without
  * mu. */
-static void nqueued_adjust(uvpool_t *pool, ptrdiff_t d) {
-  size_t n = atomic_load_explicit(&pool->nqueued, memory_order_relaxed);
-  atomic_store_explicit(&pool->nqueued, n + (size_t)d, memory_order_relaxed);
+static void nqueued_adjust(uvpool__group_t *g, ptrdiff_t d) {
+  size_t n = atomic_load_explicit(&g->nqueued, memory_order_relaxed);
+  atomic_store_explicit(&g->nqueued, n + (size_t)d, memory_order_relaxed);
+}
+
+/* n lock-free submits of pool moved from the inbox to the run queue. */
+static void member_taken(uvpool_t *pool, size_t n) {
+  pool->nqueued += n;
+  pool->inbox_taken += n;
 }
 
 /* Appends the inbox's tasks, newest first from `newest`, to the run
@@ -140,10 +146,11 @@ static void nqueued_adjust(uvpool_t *pool, ptrdiff_t d) {
  * priority >= 0 this is what inserting each in order does. A long inbox
  * was written by the loop thread's core: one walk, not two, over lines
  * that are not in this core's cache. */
-static void inbox_append(uvpool_t *pool, uvpool_future_t *newest) {
-  uvpool__list_t *l = &pool->pend;
+static void inbox_append(uvpool__group_t *g, uvpool_future_t *newest) {
+  uvpool__list_t *l = &g->pend;
   uvpool_future_t *f = newest->next, *oldest = newest;
-  size_t n = 1;
+  uvpool_t *run_pool = newest->pool; /* the members' counts, by runs */
+  size_t n = 1, run = 1;
   newest->next = NULL;
   while (f != NULL) {
     uvpool_future_t *next = f->next;
@@ -152,101 +159,113 @@ static void inbox_append(uvpool_t *pool, uvpool_future_t *newest) {
     oldest = f;
     f = next;
     n++;
+    if (oldest->pool != run_pool) {
+      member_taken(run_pool, run);
+      run_pool = oldest->pool;
+      run = 0;
+    }
+    run++;
   }
+  member_taken(run_pool, run);
   oldest->prev = l->tail;
   if (l->tail != NULL)
     l->tail->next = oldest;
   else
     l->head = oldest;
   l->tail = newest;
-  nqueued_adjust(pool, (ptrdiff_t)n);
-  pool->inbox_taken += n;
+  nqueued_adjust(g, (ptrdiff_t)n);
 }
 
 /* Under mu. Moves the inbox to the run queue, oldest first. The exchange
  * keeps the closed bit; only holders of mu take, so there is no ABA. */
-static void inbox_drain_locked(uvpool_t *pool) {
+static void inbox_drain_locked(uvpool__group_t *g) {
   /* seq_cst: callers that just counted themselves parked, asleep or gone
    * look here next (see uvpool__kick). */
-  uintptr_t old = atomic_load_explicit(&pool->inbox, memory_order_seq_cst);
+  uintptr_t old = atomic_load_explicit(&g->inbox, memory_order_seq_cst);
   uvpool_future_t *f;
   if ((old & ~INBOX_CLOSED) == 0)
     return;
   while (!atomic_compare_exchange_weak_explicit(
-      &pool->inbox, &old, old & INBOX_CLOSED, memory_order_acquire,
+      &g->inbox, &old, old & INBOX_CLOSED, memory_order_acquire,
       memory_order_relaxed))
     ;
   // NOLINTNEXTLINE(performance-no-int-to-ptr)
   f = (uvpool_future_t *)(old & ~INBOX_CLOSED);
-  if (pool->pend.tail == NULL || prio_of(pool->pend.tail) >= 0) {
-    inbox_append(pool, f);
+  if (g->pend.tail == NULL || prio_of(g->pend.tail) >= 0) {
+    inbox_append(g, f);
     return;
   }
   /* Behind negative priorities, which plain tasks may overtake. */
   f = uvpool__list_reverse(f);
   while (f != NULL) {
     uvpool_future_t *next = f->next;
-    run_queue_add(pool, f);
-    pool->inbox_taken++;
+    run_queue_add(g, f);
+    f->pool->inbox_taken++;
     f = next;
   }
 }
 
-static void run_queue_add(uvpool_t *pool, uvpool_future_t *f) {
-  list_insert_ordered(&pool->pend, f);
-  nqueued_adjust(pool, 1);
+/* Every task in the run queue or parked on a lane counts in its pool's
+ * nqueued; the run queue's own length is the group's nqueued. */
+static void run_queue_add(uvpool__group_t *g, uvpool_future_t *f) {
+  list_insert_ordered(&g->pend, f);
+  nqueued_adjust(g, 1);
+  f->pool->nqueued++;
 }
 
-static void run_queue_del(uvpool_t *pool, uvpool_future_t *f) {
-  list_unlink(&pool->pend, f);
-  nqueued_adjust(pool, -1);
+static void run_queue_del(uvpool__group_t *g, uvpool_future_t *f) {
+  list_unlink(&g->pend, f);
+  nqueued_adjust(g, -1);
+  f->pool->nqueued--;
 }
 
-size_t uvpool__runnable(uvpool_t *pool) {
-  inbox_drain_locked(pool);
-  return atomic_load_explicit(&pool->nqueued, memory_order_relaxed);
+size_t uvpool__runnable(uvpool__group_t *g) {
+  inbox_drain_locked(g);
+  return atomic_load_explicit(&g->nqueued, memory_order_relaxed);
 }
 
-size_t uvpool__runnable_estimate(const uvpool_t *pool) {
-  /* Every inbox push was counted in loop_submitted before it was made,
-   * and what was taken was pushed: no underflow. */
-  uint64_t pushed = atomic_load_explicit(&((uvpool_t *)pool)->loop_submitted,
-                                         memory_order_relaxed);
-  return atomic_load_explicit(&((uvpool_t *)pool)->nqueued,
-                              memory_order_relaxed) +
-         (size_t)(pushed - pool->inbox_taken);
+size_t uvpool__runnable_estimate(const uvpool__group_t *g) {
+  /* Every inbox push was counted in its pool's loop_submitted before it
+   * was made, and what was taken was pushed: no underflow. */
+  size_t n = atomic_load_explicit(&((uvpool__group_t *)g)->nqueued,
+                                  memory_order_relaxed);
+  for (uvpool_t *p = g->pools; p != NULL; p = p->g_next)
+    n += (size_t)(atomic_load_explicit(&p->loop_submitted,
+                                       memory_order_relaxed) -
+                  p->inbox_taken);
+  return n;
 }
 
 size_t uvpool__queued(uvpool_t *pool) {
-  inbox_drain_locked(pool);
-  return atomic_load_explicit(&pool->nqueued, memory_order_relaxed) +
-         pool->nlane_parked;
+  inbox_drain_locked(pool->g);
+  return pool->nqueued;
 }
 
-void uvpool__pend_push(uvpool_t *pool, uvpool_future_t *f) {
+void uvpool__pend_push(uvpool__group_t *g, uvpool_future_t *f) {
   uvpool__ext_t *e = uvpool__ext_of(f);
   unsigned lane = e != NULL ? e->lane : 0;
-  inbox_drain_locked(pool); /* earlier submissions go first */
+  inbox_drain_locked(g); /* earlier submissions go first */
   if (lane != 0) {
-    uvpool__lane_t *l = &pool->lanes[lane];
+    uvpool__lane_t *l = &g->lanes[lane];
     if (l->admitted >= l->max_running) {
       atomic_fetch_or_explicit(&f->state, UVPOOL__F_PARKED,
                                memory_order_relaxed);
       list_insert_ordered(&l->parked, f);
-      pool->nlane_parked++;
+      g->nlane_parked++;
+      f->pool->nqueued++;
       goto deadline;
     }
     l->admitted++;
   }
-  run_queue_add(pool, f);
+  run_queue_add(g, f);
 deadline:
   if (e != NULL && e->deadline != 0)
-    uvpool__deadline_add_locked(pool, e);
+    uvpool__deadline_add_locked(g, e);
 }
 
 /* Takes the next task to run. Its lane slot stays taken until
  * uvpool__lane_done. */
-uvpool_future_t *uvpool__pend_pop(uvpool_t *pool) {
+uvpool_future_t *uvpool__pend_pop(uvpool__group_t *g) {
   uvpool_future_t *f;
   uvpool__ext_t *e;
   /* The run queue's tasks are older than the inbox's, and a plain task
@@ -254,37 +273,38 @@ uvpool_future_t *uvpool__pend_pop(uvpool_t *pool) {
    * not one, it goes first and the inbox is left to grow. Draining it
    * only when needed lets the worker take the loop thread's pushes in
    * batches instead of one contended exchange (and cache line) per task. */
-  f = pool->pend.head;
+  f = g->pend.head;
   if (f == NULL || prio_of(f) < 0) {
-    inbox_drain_locked(pool);
-    f = pool->pend.head;
+    inbox_drain_locked(g);
+    f = g->pend.head;
   }
   if (f == NULL)
     return NULL;
-  pool->npopped++;
-  run_queue_del(pool, f);
+  g->npopped++;
+  run_queue_del(g, f);
   e = uvpool__ext_of(f);
   if (e != NULL && e->deadline != 0)
-    uvpool__deadline_remove_locked(pool, e);
+    uvpool__deadline_remove_locked(g, e);
   return f;
 }
 
-void uvpool__lane_done(uvpool_t *pool, unsigned lane) {
+void uvpool__lane_done(uvpool__group_t *g, unsigned lane) {
   uvpool__lane_t *l;
   if (lane == 0)
     return;
-  l = &pool->lanes[lane];
+  l = &g->lanes[lane];
   l->admitted--;
   while (l->parked.head != NULL && l->admitted < l->max_running) {
     uvpool_future_t *f = l->parked.head;
     list_unlink(&l->parked, f);
-    pool->nlane_parked--;
+    g->nlane_parked--;
+    f->pool->nqueued--;
     atomic_fetch_and_explicit(&f->state, ~UVPOOL__F_PARKED,
                               memory_order_relaxed);
     l->admitted++;
-    run_queue_add(pool, f);
+    run_queue_add(g, f);
   }
-  uvpool__supply_wake_locked(pool);
+  uvpool__supply_wake_locked(g);
 }
 
 void uvpool__held_add_locked(uvpool_t *pool, uvpool_future_t *f) {
@@ -295,7 +315,7 @@ void uvpool__held_add_locked(uvpool_t *pool, uvpool_future_t *f) {
 void uvpool__held_remove_locked(uvpool_t *pool, uvpool_future_t *f) {
   list_unlink(&pool->held, f);
   pool->nheld--;
-  uvpool__exit_changed_locked(pool); /* the exit handler waits for these */
+  uvpool__exit_changed_locked(pool->g); /* the exit handler waits for these */
 }
 
 void uvpool__held_cancel_all(uvpool_t *pool, int status) {
@@ -316,19 +336,20 @@ bool uvpool__cancelling_queued_locked(const uvpool_t *pool) {
 }
 
 /* Settles a queued task without running it: cancelled (UV_ECANCELED,
- * UV_ETIMEDOUT) or failed (a broken pool's code). */
-void uvpool__pend_cancel(uvpool_t *pool, uvpool_future_t *f, int status) {
+ * UV_ETIMEDOUT) or failed (a broken group's code). */
+void uvpool__pend_cancel(uvpool__group_t *g, uvpool_future_t *f, int status) {
   uvpool__ext_t *e = uvpool__ext_of(f);
   unsigned lane = e != NULL ? e->lane : 0;
   uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
   bool cancel = status == UV_ECANCELED || status == UV_ETIMEDOUT;
-  inbox_drain_locked(pool); /* f may still be in the inbox */
+  inbox_drain_locked(g); /* f may still be in the inbox */
   if (s & UVPOOL__F_PARKED) {
-    list_unlink(&pool->lanes[lane].parked, f);
-    pool->nlane_parked--;
+    list_unlink(&g->lanes[lane].parked, f);
+    g->nlane_parked--;
+    f->pool->nqueued--;
   } else {
-    run_queue_del(pool, f);
-    uvpool__lane_done(pool, lane);
+    run_queue_del(g, f);
+    uvpool__lane_done(g, lane);
   }
   if (e != NULL)
     f->arg = e->arg; /* before the flag clears: see uvpool_future_arg */
@@ -336,35 +357,61 @@ void uvpool__pend_cancel(uvpool_t *pool, uvpool_future_t *f, int status) {
                             memory_order_release);
   if (e != NULL) {
     if (e->deadline != 0)
-      uvpool__deadline_remove_locked(pool, e);
+      uvpool__deadline_remove_locked(g, e);
     uvpool__free(e);
   }
-  uvpool__settle_task_locked(pool, f, cancel ? UVPOOL_CANCELLED : UVPOOL_FAILED,
-                             status, NULL);
+  uvpool__settle_task_locked(
+      f->pool, f, cancel ? UVPOOL_CANCELLED : UVPOOL_FAILED, status, NULL);
 }
 
-void uvpool__pend_cancel_all(uvpool_t *pool, int status) {
+void uvpool__pend_cancel_all(uvpool__group_t *g, int status) {
   /* Cancelling admitted tasks admits parked ones into the run queue, so
    * draining the run queue drains the lanes too. */
-  inbox_drain_locked(pool);
-  while (pool->pend.head != NULL)
-    uvpool__pend_cancel(pool, pool->pend.head, status);
-  for (unsigned i = 1; i < pool->nlanes; i++)
-    while (pool->lanes[i].parked.head != NULL)
-      uvpool__pend_cancel(pool, pool->lanes[i].parked.head, status);
+  inbox_drain_locked(g);
+  while (g->pend.head != NULL)
+    uvpool__pend_cancel(g, g->pend.head, status);
+  for (unsigned i = 1; i < g->nlanes; i++)
+    while (g->lanes[i].parked.head != NULL)
+      uvpool__pend_cancel(g, g->lanes[i].parked.head, status);
+}
+
+void uvpool__pend_cancel_pool(uvpool__group_t *g, uvpool_t *pool, int status) {
+  uvpool_future_t *f;
+  inbox_drain_locked(g);
+  f = g->pend.head;
+  while (f != NULL) {
+    uvpool_future_t *next = f->next;
+    if (f->pool == pool) {
+      uvpool__pend_cancel(g, f, status);
+      /* It may have admitted a parked task anywhere in the queue. */
+      if (g->nlanes > 1)
+        next = g->pend.head;
+    }
+    f = next;
+  }
+  for (unsigned i = 1; i < g->nlanes; i++) {
+    f = g->lanes[i].parked.head;
+    while (f != NULL) {
+      uvpool_future_t *next = f->next;
+      if (f->pool == pool)
+        uvpool__pend_cancel(g, f, status);
+      f = next;
+    }
+  }
 }
 
 /* The done list is a multi-producer stack (Treiber): workers push without
- * the pool lock; the loop takes it whole with one exchange and reverses it
- * to completion order. Only that exchange consumes, so there is no ABA.
+ * the group's lock; the loop takes it whole with one exchange and reverses
+ * it to completion order. Only that exchange consumes, so there is no ABA.
  * The loop is woken only when the stack goes from empty to non-empty and
  * the loop thread is not spinning on it, and uv_async_send coalesces
  * anyway.
  *
  * The send never races uv_close: a close finishes only when, under mu,
- * no worker is left, the stack is empty and nothing is outstanding. A
- * worker pushes and sends before it leaves; every other caller pushes and
- * sends under mu. */
+ * nothing of the pool is queued, running or undelivered, and then waits
+ * for the workers' publish windows open at that moment to end
+ * (uvpool__supply_quiesce); a worker pushes and sends inside its window.
+ * Every other caller pushes and sends under mu. */
 void uvpool__done_push(uvpool_t *pool, uvpool_future_t *f) {
   uvpool__done_push_chain(pool, f, f);
 }
@@ -395,8 +442,7 @@ void uvpool__done_push_chain(uvpool_t *pool, uvpool_future_t *first,
     tls_caught = true;
     return;
   }
-  if ((!pool->forked || pool->closing) &&
-      !atomic_load_explicit(&pool->exiting, memory_order_relaxed)) {
+  if (uvpool__may_send(pool)) {
     /* When, for the loop thread's wait predictor (deliver.c): the send is
      * a system call anyway. */
     atomic_store_explicit(&pool->sent_at, uv_hrtime(), memory_order_relaxed);

@@ -25,8 +25,8 @@ typedef struct {
 static int submit_check_locked(uvpool_t *pool, size_t n) {
   if (pool->closing || pool->forked || atomic_load(&pool->exiting))
     return UV_ESHUTDOWN;
-  if (pool->broken != 0)
-    return pool->broken;
+  if (pool->g->broken != 0)
+    return pool->g->broken;
   if (pool->opts.max_queued != 0 &&
       uvpool__queued(pool) + n > pool->opts.max_queued)
     return UV_EAGAIN;
@@ -55,11 +55,11 @@ static void task_init(uvpool_future_t *f, const task_t *t, uint32_t flags) {
  * (a task accepted earlier whose dependencies just completed). On error
  * nothing is queued. */
 int uvpool__enqueue_locked(uvpool_t *pool, uvpool_future_t *f) {
-  int rc = uvpool__supply_ensure_locked(pool);
+  int rc = uvpool__supply_ensure_locked(pool->g);
   if (rc != 0)
     return rc;
-  uvpool__pend_push(pool, f);
-  uvpool__supply_kick_locked(pool);
+  uvpool__pend_push(pool->g, f);
+  uvpool__supply_kick_locked(pool->g);
   return 0;
 }
 
@@ -67,7 +67,7 @@ int uvpool__enqueue_locked(uvpool_t *pool, uvpool_future_t *f) {
 static void accepted_locked(uvpool_t *pool, size_t n) {
   pool->submitted += n;
   pool->outstanding += n;
-  uvpool__supply_kick_locked(pool);
+  uvpool__supply_kick_locked(pool->g);
   uvpool__keepalive_locked(pool);
 }
 
@@ -77,9 +77,9 @@ static int submit_locked(uvpool_t *pool, const task_t *t, uvpool__ext_t *e,
   uvpool_future_t *f;
   int rc = submit_check_locked(pool, 1);
   if (rc == 0 && e != NULL && e->deadline != 0)
-    rc = uvpool__deadline_start_locked(pool);
+    rc = uvpool__deadline_start_locked(pool->g);
   if (rc == 0)
-    rc = uvpool__supply_ensure_locked(pool);
+    rc = uvpool__supply_ensure_locked(pool->g);
   if (rc != 0)
     return rc;
   f = uvpool__future_alloc(pool);
@@ -90,7 +90,7 @@ static int submit_locked(uvpool_t *pool, const task_t *t, uvpool__ext_t *e,
     e->f = f;
     f->arg = e;
   }
-  uvpool__pend_push(pool, f);
+  uvpool__pend_push(pool->g, f);
   accepted_locked(pool, 1);
   if (out != NULL)
     *out = f;
@@ -99,10 +99,13 @@ static int submit_locked(uvpool_t *pool, const task_t *t, uvpool__ext_t *e,
 
 /* Whether the loop thread may submit without mu (see the top). */
 static bool fast_ok(const uvpool_t *pool) {
+  /* closing is read under the owner lock, which uvpool_close takes: the
+   * group's inbox stays open for the other members. */
   return atomic_load_explicit(&((uvpool_t *)pool)->refd,
                               memory_order_relaxed) &&
-         pool->opts.max_queued == 0 && uvpool__supply_workers(pool) != 0 &&
-         uvpool__monitor_running(pool);
+         !pool->closing && pool->opts.max_queued == 0 &&
+         uvpool__supply_workers(pool->g) != 0 &&
+         uvpool__monitor_running(pool->g);
 }
 
 /* The runner's free list holds at least n futures. */
@@ -125,7 +128,7 @@ static bool fast_push(uvpool_t *pool, uvpool_future_t *newest,
       atomic_load_explicit(&pool->loop_submitted, memory_order_relaxed);
   atomic_store_explicit(&pool->loop_submitted, submitted + n,
                         memory_order_relaxed);
-  if (!uvpool__inbox_push_chain(pool, newest, oldest)) {
+  if (!uvpool__inbox_push_chain(pool->g, newest, oldest)) {
     atomic_store_explicit(&pool->loop_submitted, submitted,
                           memory_order_relaxed);
     oldest->next = pool->free_loop;
@@ -133,7 +136,7 @@ static bool fast_push(uvpool_t *pool, uvpool_future_t *newest,
     return false;
   }
   pool->loop_outstanding += n;
-  if (uvpool__supply_kick(pool))
+  if (uvpool__supply_kick(pool->g))
     pool->loop_kicked = true;
   return true;
 }
@@ -163,12 +166,12 @@ static int submit(uvpool_t *pool, const task_t *t, uvpool_future_t **out) {
     uvpool__owner_leave(pool);
     return 0;
   }
-  uv_mutex_lock(&pool->mu);
+  uv_mutex_lock(&pool->g->mu);
   rc = submit_locked(pool, t, NULL, out);
   /* Stock the runner's list for the next lock-free submits. */
   if (rc == 0 && owner && pool->free_loop == NULL)
     (void)uvpool__free_loop_refill_locked(pool, 1);
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_unlock(&pool->g->mu);
   if (owner)
     uvpool__owner_leave(pool);
   uvpool__watchers_run(); /* of what a failed worker start cancelled */
@@ -233,11 +236,11 @@ int uvpool_submit_ex(uvpool_t *pool, const uvpool_task_options_t *o,
   if (uvpool__ms_or_none(o->deadline_ms) >= 0)
     e->deadline = uv_hrtime() + (uint64_t)o->deadline_ms * 1000000u + 1u;
   owner = uvpool__owner_enter(pool); /* see uvpool__keepalive_locked */
-  uv_mutex_lock(&pool->mu);
-  rc = o->lane < pool->nlanes || o->lane == 0 ? 0 : UV_EINVAL;
+  uv_mutex_lock(&pool->g->mu);
+  rc = o->lane < pool->g->nlanes || o->lane == 0 ? 0 : UV_EINVAL;
   if (rc == 0)
     rc = submit_locked(pool, &t, e, out);
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_unlock(&pool->g->mu);
   if (owner)
     uvpool__owner_leave(pool);
   uvpool__watchers_run();
@@ -283,7 +286,7 @@ static int many_locked(uvpool_t *pool, uvpool_work_cb work, void *const *args,
   size_t have = 0;
   int rc = submit_check_locked(pool, n);
   if (rc == 0)
-    rc = uvpool__supply_ensure_locked(pool);
+    rc = uvpool__supply_ensure_locked(pool->g);
   if (rc != 0)
     return rc;
   /* Allocate first: on a shortage nothing has been queued. */
@@ -307,7 +310,7 @@ static int many_locked(uvpool_t *pool, uvpool_work_cb work, void *const *args,
     task_t t = {work, args[i], NULL, NULL, futs != NULL};
     got = f->next;
     task_init(f, &t, 0);
-    uvpool__pend_push(pool, f);
+    uvpool__pend_push(pool->g, f);
     if (futs != NULL)
       futs[i] = f;
   }
@@ -320,9 +323,9 @@ static int many_locked(uvpool_t *pool, uvpool_work_cb work, void *const *args,
 static void free_loop_stock(uvpool_t *pool, size_t n) {
   if (free_loop_has(pool, n))
     return;
-  uv_mutex_lock(&pool->mu);
+  uv_mutex_lock(&pool->g->mu);
   (void)uvpool__free_loop_refill_locked(pool, n);
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_unlock(&pool->g->mu);
 }
 
 int uvpool_submit_many(uvpool_t *pool, uvpool_work_cb work, void *const *args,
@@ -340,9 +343,9 @@ int uvpool_submit_many(uvpool_t *pool, uvpool_work_cb work, void *const *args,
       return 0;
     }
   }
-  uv_mutex_lock(&pool->mu);
+  uv_mutex_lock(&pool->g->mu);
   rc = many_locked(pool, work, args, n, futs);
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_unlock(&pool->g->mu);
   if (owner)
     uvpool__owner_leave(pool);
   uvpool__watchers_run();

@@ -4,7 +4,7 @@
  * files change them only through these functions. The monitor thread
  * (monitor.c) only measures: it asks count_stuck and supply_add here.
  *
- * Counts, all under pool->mu (the few that the lock-free submit reads are
+ * Counts, all under g->mu (the few that the lock-free submit reads are
  * atomics, written under mu):
  * - nworkers: started and not yet left (starting ones included);
  * - nidle: starting, spinning or parked, that is not running a task. A
@@ -63,6 +63,7 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -118,19 +119,19 @@ static void budget_busy(uvpool__spinbudget_t *b, uint64_t ns) {
 }
 
 /* The workers' wake-up latency, as their last park measured it. */
-static uint64_t worker_wake(uvpool_t *pool) {
+static uint64_t worker_wake(uvpool__group_t *g) {
   uint64_t wake =
-      atomic_load_explicit(&pool->supply.wake_hint, memory_order_relaxed);
+      atomic_load_explicit(&g->supply.wake_hint, memory_order_relaxed);
   return wake != 0 ? wake : WAKE_INIT_NS;
 }
 
-void uvpool__spin_spent(uvpool_t *pool, uint64_t ns, bool hit) {
-  uvpool__spinbudget_t *b = &pool->supply.spent;
+void uvpool__spin_spent(uvpool__group_t *g, uint64_t ns, bool hit) {
+  uvpool__spinbudget_t *b = &g->supply.spent;
   atomic_fetch_add_explicit(&b->spin_total, ns, memory_order_relaxed);
   if (hit) {
     /* A hit replaced a park and a wake-up: about a wake-up's latency of
      * CPU, on the two threads together. */
-    atomic_fetch_add_explicit(&b->saved_ns, worker_wake(pool),
+    atomic_fetch_add_explicit(&b->saved_ns, worker_wake(g),
                               memory_order_relaxed);
     return;
   }
@@ -140,8 +141,8 @@ void uvpool__spin_spent(uvpool_t *pool, uint64_t ns, bool hit) {
 
 /* The wake-up latency a predictor goes by: its own, else, until it saw
  * one, the workers'. */
-static uint64_t wake_of(uvpool_t *pool, const uvpool__spinpred_t *p) {
-  return p->wake_ns != 0 ? p->wake_ns : worker_wake(pool);
+static uint64_t wake_of(uvpool__group_t *g, const uvpool__spinpred_t *p) {
+  return p->wake_ns != 0 ? p->wake_ns : worker_wake(g);
 }
 
 /* The spin is worth it while the predicted wait is below `worth` quarters
@@ -150,10 +151,10 @@ static uint64_t wake_of(uvpool_t *pool, const uvpool__spinpred_t *p) {
  * twice the predicted wait, for jitter, at most `most` quarters of a
  * wake-up and never beyond spin_us, and only while the waste bound
  * allows. worth 0: spin whatever the prediction. */
-static uint64_t spin_len(uvpool_t *pool, const uvpool__spinpred_t *p,
+static uint64_t spin_len(uvpool__group_t *g, const uvpool__spinpred_t *p,
                          uint64_t wake, unsigned worth, unsigned most) {
-  uvpool__spinbudget_t *b = &pool->supply.spent;
-  uint64_t cap = (uint64_t)pool->opts.spin_us * 1000u;
+  uvpool__spinbudget_t *b = &g->supply.spent;
+  uint64_t cap = (uint64_t)g->opts.spin_us * 1000u;
   uint64_t len;
   if (cap == 0 || (worth != 0 && p->wait_ns * 4 >= wake * worth))
     return 0;
@@ -166,13 +167,13 @@ static uint64_t spin_len(uvpool_t *pool, const uvpool__spinpred_t *p,
   return len < cap ? len : cap;
 }
 
-uint64_t uvpool__spin_len_idle(uvpool_t *pool, bool caught) {
+uint64_t uvpool__spin_len_idle(uvpool__group_t *g, bool caught) {
   /* Caught by the loop thread spinning for it, its completion's follow-up
    * comes as soon as a callback submits it: spin, up to a wake-up. Else
    * the spin saves this worker's wake-up, if the wait is short. */
-  uvpool__spinpred_t *p = &pool->supply.idle;
-  return caught ? spin_len(pool, p, wake_of(pool, p), 0, 4)
-                : spin_len(pool, p, wake_of(pool, p), 3, 4);
+  uvpool__spinpred_t *p = &g->supply.idle;
+  return caught ? spin_len(g, p, wake_of(g, p), 0, 4)
+                : spin_len(g, p, wake_of(g, p), 3, 4);
 }
 
 uint64_t uvpool__spin_len_loop(uvpool_t *pool, bool probe) {
@@ -182,14 +183,15 @@ uint64_t uvpool__spin_len_loop(uvpool_t *pool, bool probe) {
    * workers' wake-ups: its completion comes after a worker woke for the
    * task, and the loop thread's own wake-ups, often measured while it was
    * still awake, may be far shorter. */
+  uvpool__group_t *g = pool->g;
   uvpool__spinpred_t *p = &pool->loop_wait;
-  return probe ? spin_len(pool, p, worker_wake(pool), 0, 8)
-               : spin_len(pool, p, wake_of(pool, p), 5, 8);
+  return probe ? spin_len(g, p, worker_wake(g), 0, 8)
+               : spin_len(g, p, wake_of(g, p), 5, 8);
 }
 
 /* Under mu: a busy period of w ended at now. */
-static void busy_done(uvpool_t *pool, uvpool__worker_t *w, uint64_t now) {
-  budget_busy(&pool->supply.spent, now - w->busy_since);
+static void busy_done(uvpool__group_t *g, uvpool__worker_t *w, uint64_t now) {
+  budget_busy(&g->supply.spent, now - w->busy_since);
 }
 
 static void busy_begin(uvpool__worker_t *w, uint64_t now) {
@@ -198,23 +200,24 @@ static void busy_begin(uvpool__worker_t *w, uint64_t now) {
 
 /* ---- counts ------------------------------------------------------------- */
 
-int uvpool__supply_init(uvpool_t *pool) {
-  uvpool__supply_t *s = &pool->supply;
+int uvpool__supply_init(uvpool__group_t *g) {
+  uvpool__supply_t *s = &g->supply;
   memset(s, 0, sizeof(*s));
   return uv_cond_init(&s->work_cv);
 }
 
-void uvpool__supply_destroy(uvpool_t *pool) {
-  uv_cond_destroy(&pool->supply.work_cv);
+void uvpool__supply_destroy(uvpool__group_t *g) {
+  uv_cond_destroy(&g->supply.work_cv);
 }
 
-unsigned uvpool__supply_workers(const uvpool_t *pool) {
-  return atomic_load_explicit(&((uvpool_t *)pool)->supply.nworkers,
+unsigned uvpool__supply_workers(const uvpool__group_t *g) {
+  return atomic_load_explicit(&((uvpool__group_t *)g)->supply.nworkers,
                               memory_order_relaxed);
 }
 
-void uvpool__supply_stats_locked(const uvpool_t *pool, uvpool_stats_t *out) {
-  uvpool__supply_t *s = &((uvpool_t *)pool)->supply;
+void uvpool__supply_stats_locked(const uvpool__group_t *g,
+                                 uvpool_stats_t *out) {
+  uvpool__supply_t *s = &((uvpool__group_t *)g)->supply;
   out->running = s->nrunning;
   out->workers = s->nworkers;
   out->idle_workers = s->nidle;
@@ -231,35 +234,34 @@ void uvpool__supply_stats_locked(const uvpool_t *pool, uvpool_stats_t *out) {
 
 /* Under mu: whether one more worker is wanted (see the top of the file),
  * with `incoming` tasks about to be queued. */
-static bool wanted_locked(uvpool_t *pool, size_t incoming) {
-  uvpool__supply_t *s = &pool->supply;
+static bool wanted_locked(uvpool__group_t *g, size_t incoming) {
+  uvpool__supply_t *s = &g->supply;
   uvpool__worker_t *me = uvpool__current_worker();
   size_t supply = s->nworkers - s->nleaving;
-  size_t demand = s->nrunning + uvpool__runnable_estimate(pool) + incoming;
+  size_t demand = s->nrunning + uvpool__runnable_estimate(g) + incoming;
   size_t alive = s->nworkers;
   /* A worker that called exit() from its task never comes back for the
    * queue: it is neither supply nor counted against max_workers. */
-  if (me != NULL && me->pool == pool && me->current != NULL &&
-      atomic_load(&pool->exiting)) {
+  if (me != NULL && me->g == g && me->current != NULL && g->exiting) {
     supply--;
     alive--;
   }
-  return alive < pool->opts.max_workers && supply < demand;
+  return alive < g->opts.max_workers && supply < demand;
 }
 
-int uvpool__supply_spawn_locked(uvpool_t *pool, size_t incoming) {
-  uvpool__supply_t *s = &pool->supply;
+int uvpool__supply_spawn_locked(uvpool__group_t *g, size_t incoming) {
+  uvpool__supply_t *s = &g->supply;
   uvpool__worker_t *w;
   int rc;
-  if (!wanted_locked(pool, incoming))
+  if (!wanted_locked(g, incoming))
     return 0;
   w = uvpool__malloc(sizeof(*w));
   if (w == NULL)
     return UV_ENOMEM;
   memset(w, 0, sizeof(*w));
-  w->pool = pool;
+  w->g = g;
   w->id = ++s->next_id;
-  rc = uvpool__thread_start_locked(pool, &w->tid, pool->opts.stack_size,
+  rc = uvpool__thread_start_locked(g, &w->tid, g->opts.stack_size,
                                    uvpool__worker_main, w);
   if (rc != 0) {
     uvpool__free(w);
@@ -276,18 +278,18 @@ int uvpool__supply_spawn_locked(uvpool_t *pool, size_t incoming) {
     s->npeak = s->nworkers;
   /* Without a monitor, submit falls back to starting a worker whenever
    * tasks outnumber idle workers (see uvpool__supply_ensure_locked). */
-  (void)uvpool__monitor_start_locked(pool);
+  (void)uvpool__monitor_start_locked(g);
   return 0;
 }
 
-int uvpool__supply_ensure_locked(uvpool_t *pool) {
-  uvpool__supply_t *s = &pool->supply;
+int uvpool__supply_ensure_locked(uvpool__group_t *g) {
+  uvpool__supply_t *s = &g->supply;
   int rc;
-  if (s->nworkers >= pool->opts.max_workers ||
+  if (s->nworkers >= g->opts.max_workers ||
       (s->nworkers > 0 &&
-       (uvpool__monitor_running(pool) || uvpool__runnable(pool) < s->nidle)))
+       (uvpool__monitor_running(g) || uvpool__runnable(g) < s->nidle)))
     return 0;
-  rc = uvpool__supply_spawn_locked(pool, 1);
+  rc = uvpool__supply_spawn_locked(g, 1);
   return s->nworkers > 0 ? 0 : rc;
 }
 
@@ -300,9 +302,9 @@ static void signal_one_locked(uvpool__supply_t *s) {
   uv_cond_signal(&s->work_cv);
 }
 
-void uvpool__supply_wake_locked(uvpool_t *pool) {
-  uvpool__supply_t *s = &pool->supply;
-  if (s->nparked > 0 && uvpool__runnable(pool) > s->nawake)
+void uvpool__supply_wake_locked(uvpool__group_t *g) {
+  uvpool__supply_t *s = &g->supply;
+  if (s->nparked > 0 && uvpool__runnable(g) > s->nawake)
     signal_one_locked(s);
 }
 
@@ -313,22 +315,22 @@ void uvpool__supply_wake_locked(uvpool_t *pool) {
  * handed on by the worker that takes a task (uvpool__supply_task_begin),
  * and its system call runs on a worker, not on the loop thread. With every
  * worker busy, the monitor watches. */
-void uvpool__supply_kick_locked(uvpool_t *pool) {
-  uvpool__supply_t *s = &pool->supply;
+void uvpool__supply_kick_locked(uvpool__group_t *g) {
+  uvpool__supply_t *s = &g->supply;
   if (s->nworkers == 0) {
-    if (uvpool__runnable(pool) > 0 && pool->broken == 0 && !pool->forked) {
-      int rc = uvpool__supply_spawn_locked(pool, 0);
+    if (uvpool__runnable(g) > 0 && g->broken == 0 && !g->forked) {
+      int rc = uvpool__supply_spawn_locked(g, 0);
       if (rc != 0)
-        uvpool__pend_cancel_all(pool, rc);
+        uvpool__pend_cancel_all(g, rc);
     }
     return;
   }
   if (s->nawake > 0) /* it takes the task before it parks */
     return;
   if (s->nparked > 0)
-    uvpool__supply_wake_locked(pool);
+    uvpool__supply_wake_locked(g);
   else
-    uvpool__monitor_wake_locked(pool);
+    uvpool__monitor_wake_locked(g);
 }
 
 /* After a push on the inbox, without mu: makes sure a worker will take
@@ -340,25 +342,25 @@ void uvpool__supply_kick_locked(uvpool_t *pool) {
  * one already signalled, takes the task anyway; a running one looks when
  * its task returns. A starting worker does not count: it may stay in
  * thread_init for long. */
-bool uvpool__supply_kick(uvpool_t *pool) {
-  uvpool__supply_t *s = &pool->supply;
+bool uvpool__supply_kick(uvpool__group_t *g) {
+  uvpool__supply_t *s = &g->supply;
   if (atomic_load(&s->nworkers) != 0) {
     if (atomic_load(&s->nawake) != 0)
       return false;
     if (atomic_load(&s->nparked) != 0
             ? atomic_load_explicit(&s->wake_pending, memory_order_relaxed)
-            : !uvpool__monitor_sleeping(pool))
+            : !uvpool__monitor_sleeping(g))
       return true; /* a wake-up, or a busy worker, is on the way */
   }
-  uv_mutex_lock(&pool->mu);
-  uvpool__supply_kick_locked(pool);
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_lock(&g->mu);
+  uvpool__supply_kick_locked(g);
+  uv_mutex_unlock(&g->mu);
   uvpool__watchers_run();
   return true;
 }
 
-void uvpool__supply_broadcast_locked(uvpool_t *pool) {
-  uv_cond_broadcast(&pool->supply.work_cv);
+void uvpool__supply_broadcast_locked(uvpool__group_t *g) {
+  uv_cond_broadcast(&g->supply.work_cv);
 }
 
 /* ---- a worker's life ---------------------------------------------------- */
@@ -375,20 +377,22 @@ static void set_awake(uvpool__supply_t *s, uvpool__worker_t *w, bool awake) {
     atomic_fetch_sub(&s->nawake, 1);
 }
 
-void uvpool__supply_ready_locked(uvpool_t *pool, uvpool__worker_t *w) {
-  pool->supply.nstarting--;
-  set_awake(&pool->supply, w, true);
+void uvpool__supply_ready_locked(uvpool__group_t *g, uvpool__worker_t *w) {
+  g->supply.nstarting--;
+  set_awake(&g->supply, w, true);
   busy_begin(w, uv_hrtime());
 }
 
-void uvpool__supply_stop_looking_locked(uvpool_t *pool, uvpool__worker_t *w) {
-  set_awake(&pool->supply, w, false);
+void uvpool__supply_stop_looking_locked(uvpool__group_t *g,
+                                        uvpool__worker_t *w) {
+  set_awake(&g->supply, w, false);
 }
 
 /* A task waits in the run queue or the inbox: a look, not a drain. */
-static bool work_ready(uvpool_t *pool) {
-  return atomic_load_explicit(&pool->nqueued, memory_order_relaxed) != 0 ||
-         !uvpool__inbox_empty(pool);
+static bool work_ready(void *arg) {
+  uvpool__group_t *g = arg;
+  return atomic_load_explicit(&g->nqueued, memory_order_relaxed) != 0 ||
+         !uvpool__inbox_empty(g);
 }
 
 /* Under mu: a worker took a task while more wait. Hand the wake-up on (a
@@ -400,35 +404,37 @@ static bool work_ready(uvpool_t *pool) {
  * workers at once. Should one task of a short burst block, the tasks
  * behind it get a worker at the next submit (whose kick wakes one) or when
  * it returns. */
-static void hand_on_locked(uvpool_t *pool) {
-  uvpool__supply_t *s = &pool->supply;
+static void hand_on_locked(uvpool__group_t *g) {
+  uvpool__supply_t *s = &g->supply;
   uint64_t wake = s->idle.wake_ns != 0 ? s->idle.wake_ns : WAKE_INIT_NS;
   /* The run queue only: the inbox's count would read a cache line the
    * loop thread writes on every submit. What the inbox holds is weighed
    * at the next task, once drained into the run queue. */
-  size_t queued = atomic_load_explicit(&pool->nqueued, memory_order_relaxed);
+  size_t queued = atomic_load_explicit(&g->nqueued, memory_order_relaxed);
   if ((queued != 0 ? queued : 1) * s->task_ns >= wake)
-    uvpool__supply_kick_locked(pool);
+    uvpool__supply_kick_locked(g);
 }
 
-void uvpool__supply_task_begin_locked(uvpool_t *pool, uvpool__worker_t *w,
+void uvpool__supply_task_begin_locked(uvpool__group_t *g, uvpool__worker_t *w,
                                       uvpool_future_t *f) {
-  uvpool__supply_t *s = &pool->supply;
+  uvpool__supply_t *s = &g->supply;
   s->nidle--;
   s->nrunning++;
   set_awake(s, w, false);
   w->current = f;
   w->started++;
-  if (atomic_load_explicit(&pool->nqueued, memory_order_relaxed) != 0 ||
-      !uvpool__inbox_empty(pool))
-    hand_on_locked(pool);
+  f->pool->nrunning++;
+  if (atomic_load_explicit(&g->nqueued, memory_order_relaxed) != 0 ||
+      !uvpool__inbox_empty(g))
+    hand_on_locked(g);
 }
 
-void uvpool__supply_task_end_locked(uvpool_t *pool, uvpool__worker_t *w,
+void uvpool__supply_task_end_locked(uvpool__group_t *g, uvpool__worker_t *w,
                                     uint64_t run_ns) {
-  uvpool__supply_t *s = &pool->supply;
+  uvpool__supply_t *s = &g->supply;
   if (run_ns != 0)
     s->task_ns = average(s->task_ns, run_ns);
+  w->current->pool->nrunning--;
   w->current = NULL;
   s->nrunning--;
   s->nidle++; /* before it is published: see the top of the file */
@@ -437,31 +443,25 @@ void uvpool__supply_task_end_locked(uvpool_t *pool, uvpool__worker_t *w,
    * between this worker and the loop thread. One that found the queue
    * empty here counts itself awake before it publishes, for the follow-up
    * its completion may bring; the others do so when they idle. */
-  if (!work_ready(pool))
+  if (!work_ready(g))
     set_awake(s, w, true);
 }
 
 /* Under mu: thread_exit runs without mu, and the worker is busy, not idle,
  * meanwhile: tasks queued then find it counted but unavailable. */
-void uvpool__supply_busy_locked(uvpool_t *pool, bool busy) {
+void uvpool__supply_busy_locked(uvpool__group_t *g, bool busy) {
   if (busy)
-    pool->supply.nidle--;
+    g->supply.nidle--;
   else
-    pool->supply.nidle++;
+    g->supply.nidle++;
 }
 
-bool uvpool__supply_cancel_running_locked(uvpool_t *pool) {
-  uvpool__supply_t *s = &pool->supply;
-  s->cancel_running = true;
-  for (uvpool__worker_t *w = s->workers; w != NULL; w = w->next)
-    if (w->current != NULL)
+void uvpool__supply_cancel_running_locked(uvpool__group_t *g, uvpool_t *pool) {
+  pool->cancel_running = true;
+  for (uvpool__worker_t *w = g->supply.workers; w != NULL; w = w->next)
+    if (w->current != NULL && w->current->pool == pool)
       atomic_fetch_or_explicit(&w->current->state, UVPOOL__F_CANCEL_REQ,
                                memory_order_relaxed);
-  return true;
-}
-
-bool uvpool__supply_cancelling_running(const uvpool_t *pool) {
-  return pool->supply.cancel_running;
 }
 
 /* ---- idle workers: spin, then park -------------------------------------- */
@@ -470,22 +470,22 @@ bool uvpool__supply_cancelling_running(const uvpool_t *pool) {
  * wait will be short. One spinner is enough to catch the next task; more
  * would only take CPU from the loop thread and the workers that have
  * work. */
-static void spin_locked(uvpool_t *pool, uvpool__worker_t *w, bool caught) {
-  uvpool__supply_t *s = &pool->supply;
+static void spin_locked(uvpool__group_t *g, uvpool__worker_t *w, bool caught) {
+  uvpool__supply_t *s = &g->supply;
   uint64_t len, end;
   bool hit;
   if (s->nspinning > 0)
     return;
-  len = uvpool__spin_len_idle(pool, caught);
+  len = uvpool__spin_len_idle(g, caught);
   if (len == 0)
     return;
   s->nspinning++;
-  uv_mutex_unlock(&pool->mu);
-  hit = uvpool__spin_until(pool, w->idle_since + len, work_ready);
+  uv_mutex_unlock(&g->mu);
+  hit = uvpool__spin_until(g, w->idle_since + len, work_ready);
   end = uv_hrtime();
-  uv_mutex_lock(&pool->mu);
+  uv_mutex_lock(&g->mu);
   s->nspinning--;
-  uvpool__spin_spent(pool, end - w->idle_since, hit);
+  uvpool__spin_spent(g, end - w->idle_since, hit);
   if (hit) {
     uvpool__spin_saw_wait(&s->idle, end - w->idle_since);
     busy_begin(w, end);
@@ -496,12 +496,12 @@ static void spin_locked(uvpool_t *pool, uvpool__worker_t *w, bool caught) {
  * worker should leave for being idle too long. A wake-up by a kick tells
  * the predictor how long the wait was (up to the kick) and what the
  * wake-up took. */
-static bool park_locked(uvpool_t *pool, uvpool__worker_t *w) {
-  uvpool__supply_t *s = &pool->supply;
-  uint64_t timeout = (uint64_t)pool->opts.idle_timeout_ms * 1000000u;
+static bool park_locked(uvpool__group_t *g, uvpool__worker_t *w) {
+  uvpool__supply_t *s = &g->supply;
+  uint64_t timeout = (uint64_t)g->opts.idle_timeout_ms * 1000000u;
   uint64_t now = uv_hrtime();
   /* Workers already on their way out do not count toward min_workers. */
-  bool reapable = s->nworkers - s->nleaving > pool->opts.min_workers;
+  bool reapable = s->nworkers - s->nleaving > g->opts.min_workers;
   if (reapable && now - w->idle_since >= timeout) {
     s->nleaving++;
     w->idle_exit = true;
@@ -514,12 +514,11 @@ static bool park_locked(uvpool_t *pool, uvpool__worker_t *w) {
    * submit that missed the count pushed before it (see supply_kick). The
    * monitor keeps the idle timeout (uvpool__supply_retire_locked); without
    * one, the wait is timed. */
-  if (uvpool__inbox_empty(pool)) {
-    if (reapable && !uvpool__monitor_running(pool))
-      uv_cond_timedwait(&s->work_cv, &pool->mu,
-                        timeout - (now - w->idle_since));
+  if (uvpool__inbox_empty(g)) {
+    if (reapable && !uvpool__monitor_running(g))
+      uv_cond_timedwait(&s->work_cv, &g->mu, timeout - (now - w->idle_since));
     else
-      uv_cond_wait(&s->work_cv, &pool->mu);
+      uv_cond_wait(&s->work_cv, &g->mu);
     atomic_store_explicit(&s->wake_pending, false, memory_order_relaxed);
     now = uv_hrtime();
     if (s->kick_at > w->idle_since && s->kick_at <= now) {
@@ -536,52 +535,52 @@ static bool park_locked(uvpool_t *pool, uvpool__worker_t *w) {
   return true;
 }
 
-bool uvpool__supply_idle_locked(uvpool_t *pool, uvpool__worker_t *w) {
+bool uvpool__supply_idle_locked(uvpool__group_t *g, uvpool__worker_t *w) {
   if (!w->spun) {
     uint64_t now = uv_hrtime();
     w->spun = true;
-    set_awake(&pool->supply, w, true); /* then it looks: spin or park */
+    set_awake(&g->supply, w, true); /* then it looks: spin or park */
     w->idle_since = now;
-    busy_done(pool, w, now);
-    uvpool__hook_unlocked(UVPOOL__HOOK_WORKER_IDLE, &pool->mu, pool);
+    busy_done(g, w, now);
+    uvpool__hook_unlocked(UVPOOL__HOOK_WORKER_IDLE, &g->mu, g->root);
     /* A completion that woke the loop thread: no spin (see the top). */
     bool caught = uvpool__caught_take();
     if (!uvpool__woke_loop_take())
-      spin_locked(pool, w, caught);
+      spin_locked(g, w, caught);
     return true;
   }
-  return park_locked(pool, w);
+  return park_locked(g, w);
 }
 
 /* Workers that may retire: more than min_workers, less those leaving. */
-static bool reapable_locked(const uvpool_t *pool) {
-  const uvpool__supply_t *s = &pool->supply;
-  return s->nworkers - s->nleaving > pool->opts.min_workers;
+static bool reapable_locked(const uvpool__group_t *g) {
+  const uvpool__supply_t *s = &g->supply;
+  return s->nworkers - s->nleaving > g->opts.min_workers;
 }
 
-uint64_t uvpool__supply_retire_due_locked(const uvpool_t *pool) {
-  uint64_t timeout = (uint64_t)pool->opts.idle_timeout_ms * 1000000u;
+uint64_t uvpool__supply_retire_due_locked(const uvpool__group_t *g) {
+  uint64_t timeout = (uint64_t)g->opts.idle_timeout_ms * 1000000u;
   uint64_t due = UINT64_MAX;
-  if (!reapable_locked(pool))
+  if (!reapable_locked(g))
     return 0;
-  for (const uvpool__worker_t *w = pool->supply.workers; w != NULL; w = w->next)
+  for (const uvpool__worker_t *w = g->supply.workers; w != NULL; w = w->next)
     if (w->parked && !w->retire_woken && w->idle_since + timeout < due)
       due = w->idle_since + timeout;
   /* None parked yet: look again in a timeout's time. */
   return due != UINT64_MAX ? due : uv_hrtime() + timeout;
 }
 
-void uvpool__supply_retire_locked(uvpool_t *pool, uint64_t now) {
-  uint64_t timeout = (uint64_t)pool->opts.idle_timeout_ms * 1000000u;
+void uvpool__supply_retire_locked(uvpool__group_t *g, uint64_t now) {
+  uint64_t timeout = (uint64_t)g->opts.idle_timeout_ms * 1000000u;
   bool due = false;
-  if (!reapable_locked(pool))
+  if (!reapable_locked(g))
     return;
-  for (uvpool__worker_t *w = pool->supply.workers; w != NULL; w = w->next)
+  for (uvpool__worker_t *w = g->supply.workers; w != NULL; w = w->next)
     if (w->parked && !w->retire_woken && now - w->idle_since >= timeout)
       due = w->retire_woken = true;
   /* Each parked worker wakes; those past their timeout leave (park). */
   if (due)
-    uv_cond_broadcast(&pool->supply.work_cv);
+    uv_cond_broadcast(&g->supply.work_cv);
 }
 
 /* ---- leaving ------------------------------------------------------------ */
@@ -595,12 +594,12 @@ static void unlink_worker(uvpool__supply_t *s, uvpool__worker_t *w) {
     w->next->prev = w->prev;
 }
 
-/* The last thing a worker does with the pool: move itself to the zombie
- * list and tell whoever joins. The async send happens under mu, so the
- * loop cannot close the handle in between (it needs nworkers == 0, read
- * under mu). */
-void uvpool__supply_leave_locked(uvpool_t *pool, uvpool__worker_t *w) {
-  uvpool__supply_t *s = &pool->supply;
+/* The last thing a worker does with the group: move itself to the zombie
+ * list and tell whoever joins. The members' async sends happen under mu,
+ * so no loop can close its handle in between (a close decides under mu,
+ * see deliver.c). */
+void uvpool__supply_leave_locked(uvpool__group_t *g, uvpool__worker_t *w) {
+  uvpool__supply_t *s = &g->supply;
   set_awake(s, w, false);
   s->nidle--;
   unlink_worker(s, w);
@@ -614,31 +613,31 @@ void uvpool__supply_leave_locked(uvpool_t *pool, uvpool__worker_t *w) {
    * while closing or exiting (that work was accepted and must run). If no
    * thread can be started and none is left, the work fails with that
    * error rather than wait forever. */
-  if (pool->broken == 0 && !pool->forked && uvpool__runnable(pool) > s->nidle) {
-    int rc = uvpool__supply_spawn_locked(pool, 0);
+  if (g->broken == 0 && !g->forked && uvpool__runnable(g) > s->nidle) {
+    int rc = uvpool__supply_spawn_locked(g, 0);
     if (rc != 0 && s->nworkers == 0)
-      uvpool__pend_cancel_all(pool, rc);
+      uvpool__pend_cancel_all(g, rc);
   }
-  uvpool__exit_changed_locked(pool);
-  if (!atomic_load(&pool->exiting) && !pool->forked)
-    uv_async_send(&pool->async);
+  uvpool__exit_changed_locked(g);
+  if (!g->forked)
+    uvpool__group_poke_locked(g);
 }
 
-bool uvpool__supply_reap_due_locked(const uvpool_t *pool) {
-  return pool->supply.zombies != NULL;
+bool uvpool__supply_reap_due_locked(const uvpool__group_t *g) {
+  return g->supply.zombies != NULL;
 }
 
 /* Joins the workers that left. Not under mu: a zombie may still be
  * returning from its thread function after its last unlock. */
-void uvpool__supply_reap(uvpool_t *pool) {
+void uvpool__supply_reap(uvpool__group_t *g) {
   uvpool__worker_t *z;
-  uv_mutex_lock(&pool->mu);
-  z = pool->supply.zombies;
-  pool->supply.zombies = NULL;
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_lock(&g->mu);
+  z = g->supply.zombies;
+  g->supply.zombies = NULL;
+  uv_mutex_unlock(&g->mu);
   while (z != NULL) {
     uvpool__worker_t *next = z->next;
-    uvpool__thread_join(pool, &z->tid);
+    uvpool__thread_join(g, &z->tid);
     uvpool__free(z);
     z = next;
   }
@@ -646,8 +645,8 @@ void uvpool__supply_reap(uvpool_t *pool) {
 
 /* ---- what the monitor asks ---------------------------------------------- */
 
-void uvpool__supply_note_started_locked(uvpool_t *pool) {
-  for (uvpool__worker_t *w = pool->supply.workers; w != NULL; w = w->next) {
+void uvpool__supply_note_started_locked(uvpool__group_t *g) {
+  for (uvpool__worker_t *w = g->supply.workers; w != NULL; w = w->next) {
     w->mon_seen = w->started;
     w->mon_stuck = 0;
   }
@@ -658,15 +657,15 @@ static bool still_stuck(const uvpool__worker_t *w) {
   return w->current != NULL && w->started == w->mon_seen;
 }
 
-size_t uvpool__supply_stuck_locked(uvpool_t *pool, bool saturated, bool peek,
-                                   bool (*asleep)(int tid)) {
+size_t uvpool__supply_stuck_locked(uvpool__group_t *g, bool saturated,
+                                   bool peek, bool (*asleep)(int tid)) {
   /* One read costs some microseconds; past this many, as if asleep. */
   enum { PEEK_MAX = 16 };
   int tids[PEEK_MAX];
   unsigned ids[PEEK_MAX];
   bool sleeps[PEEK_MAX];
   size_t n = 0, help = 0;
-  for (uvpool__worker_t *w = pool->supply.workers; w != NULL; w = w->next) {
+  for (uvpool__worker_t *w = g->supply.workers; w != NULL; w = w->next) {
     w->mon_help = false;
     if (w->current == NULL || w->started != w->mon_seen) {
       w->mon_stuck = 0;
@@ -682,14 +681,14 @@ size_t uvpool__supply_stuck_locked(uvpool_t *pool, bool saturated, bool peek,
   }
   if (n == 0)
     return help;
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_unlock(&g->mu);
   for (size_t i = 0; i < n; i++)
     sleeps[i] = asleep(tids[i]);
-  uv_mutex_lock(&pool->mu);
+  uv_mutex_lock(&g->mu);
   /* While mu was dropped, workers may have finished their tasks, left or
    * started: count only those still stuck now. */
   help = 0;
-  for (uvpool__worker_t *w = pool->supply.workers; w != NULL; w = w->next) {
+  for (uvpool__worker_t *w = g->supply.workers; w != NULL; w = w->next) {
     for (size_t i = 0; i < n && !w->mon_help; i++)
       w->mon_help = ids[i] == w->id && sleeps[i];
     if (w->mon_help && still_stuck(w))
@@ -698,8 +697,8 @@ size_t uvpool__supply_stuck_locked(uvpool_t *pool, bool saturated, bool peek,
   return help;
 }
 
-bool uvpool__supply_add_locked(uvpool_t *pool, size_t n) {
-  uvpool__supply_t *s = &pool->supply;
+bool uvpool__supply_add_locked(uvpool__group_t *g, size_t n) {
+  uvpool__supply_t *s = &g->supply;
   /* Workers already on their way (starting, spinning, or parked and
    * signalled) take tasks before a new one could: they count first. */
   size_t pending = s->wake_pending ? 1 : 0;
@@ -712,35 +711,64 @@ bool uvpool__supply_add_locked(uvpool_t *pool, size_t n) {
     wake = n;
   for (size_t i = 0; i < wake; i++)
     signal_one_locked(s);
-  for (n -= wake; n > 0 && s->nworkers < pool->opts.max_workers; n--)
-    if (uvpool__supply_spawn_locked(pool, 0) != 0)
+  for (n -= wake; n > 0 && s->nworkers < g->opts.max_workers; n--)
+    if (uvpool__supply_spawn_locked(g, 0) != 0)
       break; /* tried again next tick */
   return wake > 0 || s->nworkers != before;
 }
 
-bool uvpool__supply_backlog_locked(const uvpool_t *pool) {
-  const uvpool__supply_t *s = &pool->supply;
-  return (pool->nqueued > 0 || !uvpool__inbox_empty(pool)) && s->nawake == 0 &&
+bool uvpool__supply_backlog_locked(const uvpool__group_t *g) {
+  const uvpool__supply_t *s = &g->supply;
+  return (g->nqueued > 0 || !uvpool__inbox_empty(g)) && s->nawake == 0 &&
          s->nparked == 0;
 }
 
 /* ---- exit and fork ------------------------------------------------------ */
 
-unsigned uvpool__supply_others_locked(const uvpool_t *pool,
+unsigned uvpool__supply_others_locked(const uvpool__group_t *g,
                                       const uvpool__worker_t *me,
                                       unsigned *running) {
-  const uvpool__supply_t *s = &pool->supply;
-  unsigned self = me != NULL && me->pool == pool;
+  const uvpool__supply_t *s = &g->supply;
+  unsigned self = me != NULL && me->g == g;
   unsigned self_running = self && me->current != NULL;
   *running = s->nrunning - self_running;
   return s->nworkers - self;
 }
 
-bool uvpool__supply_publishing(const uvpool_t *pool) {
-  for (uvpool__worker_t *w = pool->supply.workers; w != NULL; w = w->next)
-    if (atomic_load_explicit(&w->publishing, memory_order_acquire))
+bool uvpool__supply_publishing(const uvpool__group_t *g) {
+  for (uvpool__worker_t *w = g->supply.workers; w != NULL; w = w->next)
+    if (atomic_load_explicit(&w->pubseq, memory_order_acquire) & 1u)
       return true;
   return false;
+}
+
+/* Two closing members may wait at once: each sets pub_wait to what it
+ * sees now, and a later value, or 0 (even), still answers the earlier
+ * wait, since pubseq only grows. Workers are looked at under mu only, so
+ * none is freed while looked at. */
+void uvpool__supply_quiesce(uvpool__group_t *g) {
+  bool waiting = true;
+  uv_mutex_lock(&g->mu);
+  for (uvpool__worker_t *w = g->supply.workers; w != NULL; w = w->next) {
+    uint32_t seq = atomic_load_explicit(&w->pubseq, memory_order_acquire);
+    w->pub_wait = (seq & 1u) ? seq : 0;
+  }
+  while (waiting) {
+    waiting = false;
+    for (uvpool__worker_t *w = g->supply.workers; w != NULL; w = w->next) {
+      if (w->pub_wait != 0 &&
+          atomic_load_explicit(&w->pubseq, memory_order_acquire) == w->pub_wait)
+        waiting = true;
+      else
+        w->pub_wait = 0;
+    }
+    if (waiting) { /* a publish is a push and a send: a yield or two */
+      uv_mutex_unlock(&g->mu);
+      sched_yield();
+      uv_mutex_lock(&g->mu);
+    }
+  }
+  uv_mutex_unlock(&g->mu);
 }
 
 static void free_workers(uvpool__worker_t *w) {
@@ -754,14 +782,14 @@ static void free_workers(uvpool__worker_t *w) {
 /* In a fork child: only the forking thread exists. What the workers ran
  * is settled cancelled, what they kept for a batch goes to the loop, and
  * the counts start from nothing. */
-void uvpool__supply_fork_child(uvpool_t *pool) {
-  uvpool__supply_t *s = &pool->supply;
+void uvpool__supply_fork_child(uvpool__group_t *g) {
+  uvpool__supply_t *s = &g->supply;
   for (uvpool__worker_t *w = s->workers; w != NULL; w = w->next) {
     if (w->current != NULL)
-      uvpool__settle_task_locked(pool, w->current, UVPOOL_CANCELLED,
+      uvpool__settle_task_locked(w->current->pool, w->current, UVPOOL_CANCELLED,
                                  UV_ECANCELED, NULL);
     if (w->quiet != NULL)
-      uvpool__done_push_chain(pool, w->quiet, w->quiet_last);
+      uvpool__done_push_chain(w->quiet_pool, w->quiet, w->quiet_last);
   }
   free_workers(s->workers);
   free_workers(s->zombies);

@@ -18,7 +18,7 @@
  * trampoline clears the word before the future goes back. So a cancel
  * that locked f acts on the request's own, live future.
  *
- * Lock order: the word, then pool->mu (uvpool_future_cancel, the submit's
+ * Lock order: the word, then pool->g->mu (uvpool_future_cancel, the submit's
  * slow path). Nothing waits for the word under mu.
  *
  * uv_cancel() on such a request finds libuv's own queue empty and returns

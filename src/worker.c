@@ -26,10 +26,17 @@ int uvpool_cancel_requested(void) {
                        UVPOOL__F_CANCEL_REQ) != 0;
 }
 
-/* Coverage: the exiting case is taken only during process exit, in
- * child processes whose counters gcov writes earlier (see exit.c). */
-static bool shutting_down(const uvpool_t *pool) {
-  return pool->closing || atomic_load(&pool->exiting) || pool->broken != 0;
+/* The publish window (see uvpool__supply_quiesce): pubseq is odd from
+ * the moment, under mu, a worker holds an outcome until it touched the
+ * outcome's pool for the last time. */
+static void pub_begin(uvpool__worker_t *w) {
+  uint32_t seq = atomic_load_explicit(&w->pubseq, memory_order_relaxed);
+  atomic_store_explicit(&w->pubseq, seq + 1, memory_order_relaxed);
+}
+
+static void pub_end(uvpool__worker_t *w) {
+  uint32_t seq = atomic_load_explicit(&w->pubseq, memory_order_relaxed);
+  atomic_store_explicit(&w->pubseq, seq + 1, memory_order_release);
 }
 
 /* A finished task whose settlement is still to be published. */
@@ -48,32 +55,40 @@ typedef struct {
  * for work in vain, so nothing waits on a batch while the worker idles;
  * while it runs a long task, the loop is kept alive by that task anyway.
  * quiet_flush pushes a batch that is not empty. */
-static void quiet_flush(uvpool_t *pool, uvpool__worker_t *w) {
-  uvpool__done_push_chain(pool, w->quiet, w->quiet_last);
+static void quiet_flush(uvpool__worker_t *w) {
+  uvpool__done_push_chain(w->quiet_pool, w->quiet, w->quiet_last);
   w->quiet = w->quiet_last = NULL;
+  w->quiet_pool = NULL;
   w->nquiet = 0;
 }
 
+/* A batch goes to one pool's done list: a future of another pool first
+ * pushes what is kept. */
 static void quiet_keep(uvpool_t *pool, uvpool__worker_t *w,
                        uvpool_future_t *f) {
+  if (w->quiet != NULL && w->quiet_pool != pool)
+    quiet_flush(w);
+  w->quiet_pool = pool;
   f->next = w->quiet;
   if (w->quiet == NULL)
     w->quiet_last = f;
   w->quiet = f;
   if (++w->nquiet == UVPOOL__QUIET_MAX)
-    quiet_flush(pool, w);
+    quiet_flush(w);
 }
 
 /* Publishes o outside mu: waiters wake and the loop is told (or, for a
  * future nothing observes, the batch grows), without making the next
  * submit or pop wait for it. */
-static void publish(uvpool_t *pool, uvpool__worker_t *w, outcome_t *o) {
+static void publish(uvpool__worker_t *w, outcome_t *o) {
+  uvpool_t *pool;
   if (o->f == NULL)
     return;
+  pool = o->f->pool;
   if (uvpool__settle_ran(pool, o->f, o->st, o->rc, o->result))
     quiet_keep(pool, w, o->f);
   o->f = NULL;
-  atomic_store_explicit(&w->publishing, false, memory_order_release);
+  pub_end(w);
   /* Combinations and dependent tasks that waited for f: see combine.c. */
   uvpool__watchers_run();
 }
@@ -98,8 +113,9 @@ static void account(uvpool_t *pool, uvpool_future_t *f, int rc, void *result,
 /* Called and returns with mu held. Publishes the previous outcome once mu
  * is released, runs f, and leaves f's outcome in *o: it is published
  * after the next pop, so a busy worker takes one lock per task. */
-static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f,
-                     outcome_t *o) {
+static void run_task(uvpool__group_t *g, uvpool__worker_t *w,
+                     uvpool_future_t *f, outcome_t *o) {
+  uvpool_t *pool = f->pool;
   uvpool_work_cb work = f->u.work;
   uvpool__ext_t *e = uvpool__ext_of(f);
   void *arg = e != NULL ? e->arg : f->arg;
@@ -107,13 +123,12 @@ static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f,
   void *result = NULL;
   int rc;
 
-  uvpool__supply_task_begin_locked(pool, w, f);
+  uvpool__supply_task_begin_locked(g, w, f);
   /* PENDING is 0, so or-ing keeps the bits other threads set; alone with
    * f, no other thread sets any. A close or exit that asked running tasks
    * to stop asks this one too. */
   uint32_t running =
-      UVPOOL_RUNNING |
-      (uvpool__supply_cancelling_running(pool) ? UVPOOL__F_CANCEL_REQ : 0u);
+      UVPOOL_RUNNING | (pool->cancel_running ? UVPOOL__F_CANCEL_REQ : 0u);
   if (e == NULL && uvpool__pool_ref_only(f))
     atomic_store_explicit(
         &f->state,
@@ -127,111 +142,113 @@ static void run_task(uvpool_t *pool, uvpool__worker_t *w, uvpool_future_t *f,
     atomic_fetch_and_explicit(&f->state, ~UVPOOL__F_EXT, memory_order_release);
     uvpool__free(e);
   }
-  uv_mutex_unlock(&pool->mu);
-  publish(pool, w, o);
+  uv_mutex_unlock(&g->mu);
+  publish(w, o);
   /* Some tasks are timed, for the supply's hand-on rule: two clock reads
    * on every task would cost empty tasks a good share of their time. */
   uint64_t t0 = w->started % UVPOOL__TASK_SAMPLE == 0 ? uv_hrtime() : 0;
   rc = work(arg, &result);
   uint64_t ran = t0 != 0 ? uv_hrtime() - t0 + 1 : 0;
-  uv_mutex_lock(&pool->mu);
+  uv_mutex_lock(&g->mu);
 
-  uvpool__supply_task_end_locked(pool, w, ran);
-  uvpool__lane_done(pool, lane);
+  uvpool__supply_task_end_locked(g, w, ran);
+  uvpool__lane_done(g, lane);
   account(pool, f, rc, result, o);
-  atomic_store_explicit(&w->publishing, true, memory_order_relaxed);
-  uvpool__exit_changed_locked(pool);
+  pub_begin(w);
+  uvpool__exit_changed_locked(g);
 }
 
 /* Publishes what this worker holds (an outcome, then its batch of quiet
  * futures) with mu released; returns whether there was any. */
-static bool publish_held_locked(uvpool_t *pool, uvpool__worker_t *w,
+static bool publish_held_locked(uvpool__group_t *g, uvpool__worker_t *w,
                                 outcome_t *o) {
   if (o->f != NULL) {
-    uv_mutex_unlock(&pool->mu);
-    publish(pool, w, o);
-    uv_mutex_lock(&pool->mu);
+    uv_mutex_unlock(&g->mu);
+    publish(w, o);
+    uv_mutex_lock(&g->mu);
     return true;
   }
   if (w->quiet != NULL) {
-    atomic_store_explicit(&w->publishing, true, memory_order_relaxed);
-    uv_mutex_unlock(&pool->mu);
-    quiet_flush(pool, w);
-    atomic_store_explicit(&w->publishing, false, memory_order_release);
-    uv_mutex_lock(&pool->mu);
+    pub_begin(w);
+    uv_mutex_unlock(&g->mu);
+    quiet_flush(w);
+    pub_end(w);
+    uv_mutex_lock(&g->mu);
     return true;
   }
   return false;
 }
 
-static void worker_loop(uvpool_t *pool, uvpool__worker_t *w) {
+/* Coverage: the group stops for process exit only in child processes,
+ * whose counters gcov writes earlier (see exit.c). */
+static void worker_loop(uvpool__group_t *g, uvpool__worker_t *w) {
   outcome_t o = {NULL, UVPOOL_PENDING, 0, NULL};
   w->spun = false;
   w->idle_since = uv_hrtime();
   for (;;) {
-    uvpool_future_t *f = pool->broken ? NULL : uvpool__pend_pop(pool);
+    uvpool_future_t *f = g->broken ? NULL : uvpool__pend_pop(g);
     if (f != NULL) {
-      run_task(pool, w, f, &o);
+      run_task(g, w, f, &o);
       w->spun = false;
       continue;
     }
     /* Nothing to run next: publish, then look again, before idling. */
-    if (publish_held_locked(pool, w, &o))
+    if (publish_held_locked(g, w, &o))
       continue;
-    if (shutting_down(pool) || pool->forked)
+    if (uvpool__group_stopping(g))
       return;
-    if (!uvpool__supply_idle_locked(pool, w))
+    if (!uvpool__supply_idle_locked(g, w))
       return; /* idle too long */
   }
 }
 
-static void set_thread_name(const uvpool_t *pool, unsigned id) {
+static void set_thread_name(const uvpool__group_t *g, unsigned id) {
   char name[16];
   char num[12];
   int n = snprintf(num, sizeof(num), "-%u", id);
   int keep = (int)sizeof(name) - 1 - n;
-  snprintf(name, sizeof(name), "%.*s%s", keep, pool->name, num);
+  snprintf(name, sizeof(name), "%.*s%s", keep, g->name, num);
   pthread_setname_np(pthread_self(), name);
 }
 
-/* A thread_init failure breaks the pool: what is queued fails with its
+/* A thread_init failure breaks the group: what is queued fails with its
  * code and later submits return it. */
-static void break_pool_locked(uvpool_t *pool, int rc) {
-  if (pool->broken == 0)
-    pool->broken = rc;
-  uvpool__inbox_close(pool);
-  uvpool__pend_cancel_all(pool, pool->broken);
-  uvpool__supply_broadcast_locked(pool);
+static void break_group_locked(uvpool__group_t *g, int rc) {
+  if (g->broken == 0)
+    g->broken = rc;
+  uvpool__inbox_close(g);
+  uvpool__pend_cancel_all(g, g->broken);
+  uvpool__supply_broadcast_locked(g);
 }
 
 void uvpool__worker_main(void *arg) {
   uvpool__worker_t *w = arg;
-  uvpool_t *pool = w->pool;
+  uvpool__group_t *g = w->g;
   int rc = 0;
 
-  uvpool__hook(UVPOOL__HOOK_WORKER_START, pool);
+  uvpool__hook(UVPOOL__HOOK_WORKER_START, g->root);
   tls_worker = w;
   w->ktid = (int)syscall(SYS_gettid);
-  set_thread_name(pool, w->id);
-  if (pool->opts.thread_init != NULL) {
-    rc = uvpool__uv_code(pool->opts.thread_init(pool->opts.thread_data));
+  set_thread_name(g, w->id);
+  if (g->opts.thread_init != NULL) {
+    rc = uvpool__uv_code(g->opts.thread_init(g->opts.thread_data));
   }
-  uv_mutex_lock(&pool->mu);
-  uvpool__supply_ready_locked(pool, w);
+  uv_mutex_lock(&g->mu);
+  uvpool__supply_ready_locked(g, w);
   if (rc != 0) {
-    break_pool_locked(pool, rc);
+    break_group_locked(g, rc);
   } else {
-    worker_loop(pool, w);
-    uvpool__supply_stop_looking_locked(pool, w);
-    if (pool->opts.thread_exit != NULL) {
-      uvpool__supply_busy_locked(pool, true);
-      uv_mutex_unlock(&pool->mu);
-      pool->opts.thread_exit(pool->opts.thread_data);
-      uv_mutex_lock(&pool->mu);
-      uvpool__supply_busy_locked(pool, false);
+    worker_loop(g, w);
+    uvpool__supply_stop_looking_locked(g, w);
+    if (g->opts.thread_exit != NULL) {
+      uvpool__supply_busy_locked(g, true);
+      uv_mutex_unlock(&g->mu);
+      g->opts.thread_exit(g->opts.thread_data);
+      uv_mutex_lock(&g->mu);
+      uvpool__supply_busy_locked(g, false);
     }
   }
-  uvpool__supply_leave_locked(pool, w);
-  uv_mutex_unlock(&pool->mu);
+  uvpool__supply_leave_locked(g, w);
+  uv_mutex_unlock(&g->mu);
   uvpool__watchers_run();
 }

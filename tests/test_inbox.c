@@ -71,7 +71,7 @@ static void lock_free_submits_overtake_negative_priorities(void **state) {
         uvpool_submit_ex(g.pool, &o, t_work_order, &slots[i], NULL), 0);
   for (int i = NNEG; i < N; i++)
     assert_int_equal(uvpool_submit(g.pool, t_work_order, &slots[i], NULL), 0);
-  assert_false(uvpool__inbox_empty(g.pool)); /* some took the inbox */
+  assert_false(uvpool__inbox_empty(g.pool->g)); /* some took the inbox */
   t_gated_release(&g);
   assert_int_equal(uv_run(g.loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(atomic_load(&next), N);
@@ -129,9 +129,9 @@ typedef struct {
 
 static bool parked(uvpool_t *pool) {
   bool r;
-  uv_mutex_lock(&pool->mu);
-  r = pool->supply.nparked == 1;
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_lock(&pool->g->mu);
+  r = pool->g->supply.nparked == 1;
+  uv_mutex_unlock(&pool->g->mu);
   return r;
 }
 

@@ -21,9 +21,9 @@ static int slow_init(void *data) {
 static bool one_parked(void *arg) {
   uvpool_t *p = arg;
   bool r;
-  uv_mutex_lock(&p->mu);
-  r = p->supply.nparked == 1;
-  uv_mutex_unlock(&p->mu);
+  uv_mutex_lock(&p->g->mu);
+  r = p->g->supply.nparked == 1;
+  uv_mutex_unlock(&p->g->mu);
   return r;
 }
 

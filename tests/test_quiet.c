@@ -7,9 +7,9 @@
 /* Settlements and callbacks the loop has not delivered yet. Loop thread. */
 static uint64_t undelivered(uvpool_t *pool) {
   uint64_t n;
-  uv_mutex_lock(&pool->mu);
+  uv_mutex_lock(&pool->g->mu);
   n = pool->outstanding + pool->loop_outstanding;
-  uv_mutex_unlock(&pool->mu);
+  uv_mutex_unlock(&pool->g->mu);
   return n;
 }
 

@@ -32,15 +32,15 @@ static void idle_workers_spin_only_while_waits_are_short(void **state) {
   (void)state;
   uv_loop_t *loop = t_loop_new();
   uvpool_t *pool = pool_with_spin(loop, 1000);
-  uvpool__spinpred_t *idle = &pool->supply.idle;
+  uvpool__spinpred_t *idle = &pool->g->supply.idle;
   saw_waits(idle, 1 * MS, 32); /* a task every millisecond */
-  assert_int_equal(uvpool__spin_len_idle(pool, false), 0);
+  assert_int_equal(uvpool__spin_len_idle(pool->g, false), 0);
   saw_waits(idle, 1 * US, 32); /* back to back */
-  uint64_t len = uvpool__spin_len_idle(pool, false);
+  uint64_t len = uvpool__spin_len_idle(pool->g, false);
   assert_true(len > 0);
   assert_true(len <= 1000 * US);
   saw_waits(idle, 1 * MS, 32); /* and sparse again */
-  assert_int_equal(uvpool__spin_len_idle(pool, false), 0);
+  assert_int_equal(uvpool__spin_len_idle(pool->g, false), 0);
   t_pool_close(pool, 0);
   t_loop_free(loop);
 }
@@ -64,7 +64,7 @@ static void a_probe_spins_for_at_most_two_wake_ups(void **state) {
   (void)state;
   uv_loop_t *loop = t_loop_new();
   uvpool_t *pool = pool_with_spin(loop, 1000);
-  atomic_store(&pool->supply.wake_hint, 20 * US);
+  atomic_store(&pool->g->supply.wake_hint, 20 * US);
   saw_waits(&pool->loop_wait, 1 * MS, 32);
   uint64_t len = uvpool__spin_len_loop(pool, true);
   assert_true(len > 0);
@@ -77,11 +77,11 @@ static void spin_us_caps_every_spin(void **state) {
   (void)state;
   uv_loop_t *loop = t_loop_new();
   uvpool_t *pool = pool_with_spin(loop, 3);
-  saw_waits(&pool->supply.idle, 1 * US, 32);
+  saw_waits(&pool->g->supply.idle, 1 * US, 32);
   saw_waits(&pool->loop_wait, 1 * US, 32);
-  assert_true(uvpool__spin_len_idle(pool, false) <= 3 * US);
-  assert_true(uvpool__spin_len_idle(pool, true) <= 3 * US);
-  assert_true(uvpool__spin_len_idle(pool, true) > 0);
+  assert_true(uvpool__spin_len_idle(pool->g, false) <= 3 * US);
+  assert_true(uvpool__spin_len_idle(pool->g, true) <= 3 * US);
+  assert_true(uvpool__spin_len_idle(pool->g, true) > 0);
   assert_true(uvpool__spin_len_loop(pool, false) <= 3 * US);
   assert_true(uvpool__spin_len_loop(pool, true) <= 3 * US);
   t_pool_close(pool, 0);
@@ -92,10 +92,10 @@ static void spin_us_zero_never_spins(void **state) {
   (void)state;
   uv_loop_t *loop = t_loop_new();
   uvpool_t *pool = pool_with_spin(loop, 0);
-  saw_waits(&pool->supply.idle, 1 * US, 32);
+  saw_waits(&pool->g->supply.idle, 1 * US, 32);
   saw_waits(&pool->loop_wait, 1 * US, 32);
-  assert_int_equal(uvpool__spin_len_idle(pool, false), 0);
-  assert_int_equal(uvpool__spin_len_idle(pool, true), 0);
+  assert_int_equal(uvpool__spin_len_idle(pool->g, false), 0);
+  assert_int_equal(uvpool__spin_len_idle(pool->g, true), 0);
   assert_int_equal(uvpool__spin_len_loop(pool, false), 0);
   assert_int_equal(uvpool__spin_len_loop(pool, true), 0);
   t_pool_close(pool, 0);
@@ -108,16 +108,16 @@ static void spins_that_keep_missing_stop_until_hits_pay_for_them(void **state) {
   (void)state;
   uv_loop_t *loop = t_loop_new();
   uvpool_t *pool = pool_with_spin(loop, 1000);
-  atomic_store(&pool->supply.wake_hint, 20 * US);
-  saw_waits(&pool->supply.idle, 1 * US, 32);
-  assert_true(uvpool__spin_len_idle(pool, false) > 0);
+  atomic_store(&pool->g->supply.wake_hint, 20 * US);
+  saw_waits(&pool->g->supply.idle, 1 * US, 32);
+  assert_true(uvpool__spin_len_idle(pool->g, false) > 0);
   for (int i = 0; i < 100; i++)
-    uvpool__spin_spent(pool, 100 * US, false); /* 10 ms of misses */
-  assert_int_equal(uvpool__spin_len_idle(pool, false), 0);
+    uvpool__spin_spent(pool->g, 100 * US, false); /* 10 ms of misses */
+  assert_int_equal(uvpool__spin_len_idle(pool->g, false), 0);
   assert_int_equal(uvpool__spin_len_loop(pool, true), 0);
   for (int i = 0; i < 1000; i++)
-    uvpool__spin_spent(pool, 1 * US, true); /* 20 ms saved */
-  assert_true(uvpool__spin_len_idle(pool, false) > 0);
+    uvpool__spin_spent(pool->g, 1 * US, true); /* 20 ms saved */
+  assert_true(uvpool__spin_len_idle(pool->g, false) > 0);
   uvpool_stats_t st = t_stats(pool);
   assert_int_equal(st.spin_wasted_ns, 10 * MS);
   assert_int_equal(st.spin_ns, 11 * MS);

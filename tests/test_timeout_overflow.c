@@ -61,9 +61,9 @@ static void wait_int64_max(void **state) {
 static bool no_deadlines(void *arg) {
   uvpool_t *p = arg;
   bool r;
-  uv_mutex_lock(&p->mu);
-  r = p->dl_head == NULL;
-  uv_mutex_unlock(&p->mu);
+  uv_mutex_lock(&p->g->mu);
+  r = p->g->dl_head == NULL;
+  uv_mutex_unlock(&p->g->mu);
   return r;
 }
 

@@ -758,7 +758,7 @@ static int work_fork(void *arg, void **result) {
   uvpool_t *p = arg;
   pid_t pid;
   (void)result;
-  while (!uvpool__monitor_sleeping(p))
+  while (!uvpool__monitor_sleeping(p->g))
     sched_yield();
   pid = fork();
   if (pid < 0)
