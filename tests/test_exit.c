@@ -428,6 +428,31 @@ static void exit_drains_every_open_pool(void **state) {
     expect_file_complete(r, i);
 }
 
+static void exit_drains_each_pool_of_a_group_by_its_own_policy(void **state) {
+  run_t *r = *state;
+  run(r, "group_pools");
+  expect_exit(r, 0);
+  expect_fact(r, "files_done_at_exit", "0");
+  for (unsigned i = 0; i < 20; i++)
+    expect_file_complete(r, i);
+  for (unsigned i = 20; i < 30; i++)
+    expect_no_file(r, i);
+}
+
+static void fork_child_closes_every_inherited_pool_of_a_group(void **state) {
+  run_t *r = *state;
+  run(r, "fork_group");
+  expect_exit(r, 0);
+  expect_fact(r, "child", "exit:0");
+  expect_fact(r, "child_share", "ESHUTDOWN");
+  expect_fact(r, "child_uv_run", "0");
+  expect_fact(r, "child_callbacks", "2");
+  expect_fact(r, "child_closed", "2");
+  expect_fact(r, "child_new_state", "DONE");
+  expect_fact(r, "child_new_uv_run", "0");
+  expect_fact(r, "child_new_closed", "1");
+}
+
 static void thread_exit_runs_on_every_worker_at_exit(void **state) {
   run_t *r = *state;
   run(r, "thread_exit_every_worker");
@@ -585,6 +610,8 @@ int main(void) {
       T(exit_after_close_exits_cleanly),
       T(exit_with_unused_pool_starts_no_thread),
       T(exit_drains_every_open_pool),
+      T(exit_drains_each_pool_of_a_group_by_its_own_policy),
+      T(fork_child_closes_every_inherited_pool_of_a_group),
       T(thread_exit_runs_on_every_worker_at_exit),
       T(submit_after_exit_handler_returns_eshutdown),
       T(new_after_exit_began_returns_eshutdown),

@@ -534,7 +534,7 @@ static int sc_exit_cancel_pending_dependant(void) {
 
 static void on_closed(uvpool_t *pool, void *data) {
   (void)pool;
-  *(int *)data = 1;
+  *(int *)data += 1;
 }
 
 /* A pool closed completely, then exit(0). */
@@ -933,6 +933,90 @@ static int sc_fork_child_new_pool(void) {
   return fork_inherited(child_new_pool);
 }
 
+/* ---- scenarios: groups ----------------------------------------------------
+ */
+
+/* A group of three pools on two workers, with held file tasks: t0..t9 in
+ * the first, t10..t19 in a sharing pool that drains at exit, t20..t29 in
+ * one that cancels its queue at exit (UVPOOL_EXIT_CANCEL_PENDING). */
+static int sc_group_pools(void) {
+  uvpool_options_t o;
+  uvpool_t *root = pool_new_max(2), *drain, *cancel;
+  uvpool_options_init(&o);
+  o.share = root;
+  drain = pool_new(&o);
+  o.flags = UVPOOL_EXIT_CANCEL_PENDING;
+  cancel = pool_new(&o);
+  submit_files(root, 0, 10, true, NULL);
+  submit_files(drain, 10, 10, true, NULL);
+  submit_files(cancel, 20, 10, true, NULL);
+  arm_release_at_exit();
+  return 0;
+}
+
+static uvpool_t *g_pool2;
+
+/* In a fork child: both inherited members close; the inherited group
+ * cannot be shared; a new pool works. */
+static void child_group(void) {
+  uvpool_options_t o;
+  uvpool_t *p = NULL;
+  uvpool_future_t *f = NULL;
+  int closed = 0;
+  check(uv_loop_fork(&g_loop), "uv_loop_fork");
+  uvpool_options_init(&o);
+  o.share = g_pool2;
+  fact("child_share", "%s", err_name(uvpool_new(&g_loop, &o, &p)));
+  check(uvpool_close(g_pool2, 0, on_closed, &closed), "close pool 2");
+  check(uvpool_close(g_pool, 0, on_closed, &closed), "close pool 1");
+  fact("child_uv_run", "%d", uv_run(&g_loop, UV_RUN_DEFAULT));
+  fact("child_callbacks", "%d", g_cbs);
+  fact("child_closed", "%d", closed);
+  p = pool_new_max(1);
+  check(uvpool_submit(p, work_noop, NULL, &f), "submit in child");
+  check(uvpool_future_wait(f, -1), "wait in child");
+  fact("child_new_state", "%s", state_name(uvpool_future_state(f)));
+  uvpool_future_unref(f);
+  closed = 0;
+  check(uvpool_close(p, 0, on_closed, &closed), "close new pool");
+  fact("child_new_uv_run", "%d", uv_run(&g_loop, UV_RUN_DEFAULT));
+  fact("child_new_closed", "%d", closed);
+}
+
+/* One worker of a two-pool group runs a held task of the first pool
+ * (g_run); a task of the second waits (g_queued); fork(). */
+static int sc_fork_group(void) {
+  uvpool_options_t o;
+  int closed = 0;
+  pid_t pid;
+  g_pool = pool_new_max(1);
+  uvpool_options_init(&o);
+  o.share = g_pool;
+  g_pool2 = pool_new(&o);
+  check(uvpool_submit(g_pool, work_started_hold, NULL, &g_run), "submit");
+  check(uvpool_submit(g_pool2, work_noop, NULL, &g_queued), "submit");
+  check(uvpool_future_on_done(g_run, cb_count, NULL), "on_done");
+  check(uvpool_future_on_done(g_queued, cb_count, NULL), "on_done");
+  uv_sem_wait(&g_started);
+  await_monitor_started();
+  pid = fork();
+  if (pid < 0)
+    die("fork", errno);
+  if (pid == 0) {
+    child_group();
+    exit(0);
+  }
+  record_child("child", pid);
+  hold_release();
+  precond(uv_run(&g_loop, UV_RUN_DEFAULT) == 0, "the loop ran down");
+  precond(g_cbs == 2, "the parent's callbacks ran");
+  check(uvpool_close(g_pool2, 0, on_closed, &closed), "uvpool_close");
+  check(uvpool_close(g_pool, 0, on_closed, &closed), "uvpool_close");
+  precond(uv_run(&g_loop, UV_RUN_DEFAULT) == 0, "the loop ran down");
+  precond(closed == 2, "the parent's pools closed");
+  return 0;
+}
+
 /* ---- scenarios: races around exit, made deterministic -------------------- */
 
 static uvpool_future_t *g_fb;
@@ -1098,6 +1182,8 @@ static const struct {
     {"fork_child_futures", sc_fork_child_futures},
     {"fork_child_wait", sc_fork_child_wait},
     {"fork_child_close", sc_fork_child_close},
+    {"group_pools", sc_group_pools},
+    {"fork_group", sc_fork_group},
     {"fork_child_new_pool", sc_fork_child_new_pool},
     {"fork_in_work_during_exit", sc_fork_in_work_during_exit},
     {"exit_sole_worker_retiring", sc_exit_sole_worker_retiring},
