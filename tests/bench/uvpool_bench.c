@@ -468,6 +468,129 @@ static void bench_many(void) {
   pool_close(pool);
 }
 
+/* ---- many loops: one group against a pool per loop -----------------------
+ * ML_LOOPS loops, each run by a thread of its own, each with a pool; each
+ * keeps ML_WINDOW empty tasks in flight with uvpool_submit_cb, submitting
+ * the next from the callback of the last (a server's shape), until it
+ * submitted its share. Side A: the pools form one group (the first pool's
+ * default options, the others share it); side B: a pool per loop, each
+ * with the default options, as before groups. Both sides are uvpool:
+ * uv_queue_work serves every loop from one pool and is the throughput
+ * workload's side B. */
+
+#define ML_LOOPS 2
+#define ML_WINDOW 64
+
+typedef struct {
+  uv_loop_t loop;
+  uvpool_t *pool;
+  size_t left; /* to submit */
+  uv_thread_t tid;
+  int index;
+} ml_t;
+
+static ml_t ml[ML_LOOPS];
+static uv_sem_t ml_root, ml_ready, ml_go;
+static bool ml_group;
+
+static void ml_done(uvpool_future_t *f, void *data) {
+  ml_t *m = data;
+  (void)f;
+  if (m->left > 0) {
+    m->left--;
+    check(uvpool_submit_cb(m->pool, empty_work, NULL, ml_done, m),
+          "uvpool_submit_cb");
+  }
+}
+
+/* Each loop's thread makes its loop and pool (it is then their thread);
+ * the group's other pools wait for the first. */
+static void ml_thread(void *arg) {
+  ml_t *m = arg;
+  uvpool_options_t o;
+  check(uv_loop_init(&m->loop), "uv_loop_init");
+  uvpool_options_init(&o);
+  if (ml_group && m->index > 0) {
+    uv_sem_wait(&ml_root);
+    o.share = ml[0].pool;
+  } else {
+    o.spin_us = opt.spin_us;
+  }
+  check(uvpool_new(&m->loop, &o, &m->pool), "uvpool_new");
+  if (ml_group && m->index == 0)
+    for (int i = 1; i < ML_LOOPS; i++)
+      uv_sem_post(&ml_root);
+  uv_sem_post(&ml_ready);
+  uv_sem_wait(&ml_go);
+  for (int i = 0; i < ML_WINDOW && m->left > 0; i++, m->left--)
+    check(uvpool_submit_cb(m->pool, empty_work, NULL, ml_done, m),
+          "uvpool_submit_cb");
+  uv_run(&m->loop, UV_RUN_DEFAULT);
+}
+
+/* Tasks per second over all loops; CPU per task in *cpu_us. */
+static double ml_run(bool group, size_t n, double *cpu_us) {
+  double c0;
+  uint64_t t0;
+  ml_group = group;
+  check(uv_sem_init(&ml_root, 0), "uv_sem_init");
+  check(uv_sem_init(&ml_ready, 0), "uv_sem_init");
+  check(uv_sem_init(&ml_go, 0), "uv_sem_init");
+  for (int i = 0; i < ML_LOOPS; i++) {
+    ml[i].index = i;
+    ml[i].left = n / ML_LOOPS;
+    check(uv_thread_create(&ml[i].tid, ml_thread, &ml[i]), "thread");
+  }
+  for (int i = 0; i < ML_LOOPS; i++)
+    uv_sem_wait(&ml_ready);
+  c0 = cpu_seconds(RUSAGE_SELF);
+  t0 = uv_hrtime();
+  for (int i = 0; i < ML_LOOPS; i++)
+    uv_sem_post(&ml_go);
+  for (int i = 0; i < ML_LOOPS; i++)
+    check(uv_thread_join(&ml[i].tid), "join");
+  t0 = uv_hrtime() - t0;
+  *cpu_us = (cpu_seconds(RUSAGE_SELF) - c0) * 1e6 / (double)n;
+  /* The loops move to this thread for the close, as libuv allows. */
+  for (int i = ML_LOOPS - 1; i >= 0; i--) {
+    check(uvpool_close(ml[i].pool, 0, NULL, NULL), "uvpool_close");
+    uv_run(&ml[i].loop, UV_RUN_DEFAULT);
+  }
+  for (int i = 0; i < ML_LOOPS; i++)
+    check(uv_loop_close(&ml[i].loop), "uv_loop_close");
+  uv_sem_destroy(&ml_root);
+  uv_sem_destroy(&ml_ready);
+  uv_sem_destroy(&ml_go);
+  return (double)n / ns_to_s(t0);
+}
+
+static void bench_many_loops(void) {
+  size_t n = tasks_or(400000, 40000);
+  result_t *r = result_new("many_loops", "rate", "tasks/s", true);
+  result_t *rc = result_new("many_loops", "cpu/task", "us", false);
+  double cpu;
+  noise_t n0;
+  if (!run_a())
+    return;
+  result_target(r, false, true, 1.0);
+  (void)ml_run(true, n / 10, &cpu);
+  (void)ml_run(false, n / 10, &cpu);
+  n0 = noise_now();
+  for (int i = 0; i < opt.rounds; i++) {
+    r->a[r->na++] = ml_run(true, n, &cpu);
+    rc->a[rc->na++] = cpu;
+    r->b[r->nb++] = ml_run(false, n, &cpu);
+    rc->b[rc->nb++] = cpu;
+  }
+  result_finish(r, noise_pct(n0, noise_now()));
+  result_finish(rc, r->noise);
+  snprintf(r->note, sizeof(r->note),
+           "%d loops in %d threads, %d in flight each, %zu empty tasks in "
+           "all with uvpool_submit_cb: one group (A) vs a pool per loop (B)",
+           ML_LOOPS, ML_LOOPS, ML_WINDOW, n);
+  snprintf(rc->note, sizeof(rc->note), "the same, process CPU per task");
+}
+
 /* ---- uv_queue_work ping-pong ---------------------------------------------
  * One request queued again from its own after_work_cb, as libuv's
  * benchmark-queue-work does: through uvpool_queue_work and through
@@ -1604,7 +1727,7 @@ static void usage(FILE *out) {
           "blocking\n"
           "           idle_cpu memory paced_1 paced_10 paced_100 burst_8\n"
           "           chain_sleep chain_compute compute_batch many\n"
-          "           queue_work_ping_pong\n"
+          "           queue_work_ping_pong many_loops\n"
           "--quick   3 rounds, smaller counts (CI: <= 15 s)\n"
           "--tasks   overrides the task count of every workload but "
           "blocking\n"
@@ -1690,6 +1813,7 @@ int main(int argc, char **argv) {
   run_workload("latency", bench_latency);
   run_workload("many", bench_many);
   run_workload("queue_work_ping_pong", bench_queue_work_ping_pong);
+  run_workload("many_loops", bench_many_loops);
   run_workload("remote_submit", bench_remote);
   run_workload("blocking", bench_blocking);
   run_workload("idle_cpu", bench_idle);
