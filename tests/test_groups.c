@@ -450,7 +450,8 @@ static struct {
   uv_loop_t *loop;
   uvpool_t *other;
   uv_sem_t *go;
-  int run_rc, submit_rc;
+  int run_rc;
+  _Atomic int submit_rc; /* read by the test thread while it runs */
 } cross;
 
 static void on_cross_done(uvpool_future_t *f, void *data) {
