@@ -464,16 +464,19 @@ static void on_cross_done(uvpool_future_t *f, void *data) {
 static void cross_thread(void *arg) {
   (void)arg;
   uv_sem_wait(cross.go);
-  for (int i = 0; i < CROSS_TASKS; i++)
-    if ((cross.submit_rc = uvpool_submit_cb(cross.other, t_work_ok, NULL,
-                                            on_cross_done, &cross_cbs[0])) != 0)
+  for (int i = 0; i < CROSS_TASKS; i++) {
+    int rc = uvpool_submit_cb(cross.other, t_work_ok, NULL, on_cross_done,
+                              &cross_cbs[0]);
+    atomic_store(&cross.submit_rc, rc);
+    if (rc != 0)
       break;
+  }
   cross.run_rc = uv_run(cross.loop, UV_RUN_DEFAULT);
 }
 
 static bool loop1_got_all(void *arg) {
   (void)arg;
-  if (cross.submit_rc != 0)
+  if (atomic_load(&cross.submit_rc) != 0)
     return true;
   return atomic_load(&cross_cbs[0]) == CROSS_TASKS;
 }
@@ -503,7 +506,7 @@ static void two_loops_in_two_threads_submit_to_each_others_pools(void **state) {
         uvpool_submit_cb(t.p2, t_work_ok, NULL, on_cross_done, &cross_cbs[1]),
         0);
   t_run_until(t.l1, loop1_got_all, NULL);
-  assert_int_equal(cross.submit_rc, 0);
+  assert_int_equal(atomic_load(&cross.submit_rc), 0);
   uv_sem_post(&hold1->go);
   uv_sem_post(&hold->go);
   assert_int_equal(uv_thread_join(&tid), 0);
