@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# kvd with the pool versus --inline, side by side.
+# kvd with the pool on one loop, on two loops (--loops 2, the two loops'
+# pools sharing the workers) and --inline, side by side.
 #
 #   demo/kvd/bench.sh KVD_BINARY [KVD_LATENCY_CLIENT]
 #
@@ -80,9 +81,11 @@ rps() {
 field() { tr ' ' '\n' <<<"$lat" | sed -n "s/^$1=//p"; }
 
 declare -A result
-for mode in pool inline; do
+modes=(pool pool-2loops inline)
+for mode in "${modes[@]}"; do
   opts=()
   [ "$mode" = inline ] && opts=(--inline)
+  [ "$mode" = pool-2loops ] && opts=(--loops 2)
   start "${opts[@]}"
   echo "$mode: redis-benchmark on port $port..." >&2
   timeout 120 "$bench" -p "$port" -q -t set,get -n 50000 -c 50 -P 16 \
@@ -96,14 +99,16 @@ for mode in pool inline; do
   stop
 done
 
-printf '\n%-8s %12s %12s %13s %13s %7s\n' mode "SET req/s" "GET req/s" \
+printf '\n%-12s %12s %12s %13s %13s %7s\n' mode "SET req/s" "GET req/s" \
   "PING p50 ms" "PING p99 ms" pings
-for mode in pool inline; do
+for mode in "${modes[@]}"; do
   read -r set get p50 p99 <<<"${result[$mode]}"
-  printf '%-8s %12.0f %12.0f %13.3f %13.3f %7s\n' "$mode" "$set" "$get" \
+  printf '%-12s %12.0f %12.0f %13.3f %13.3f %7s\n' "$mode" "$set" "$get" \
     "$p50" "$p99" "${result[$mode.pings]}"
 done
 echo
 echo "PING is answered on the loop thread. With the pool, the sleeps run on"
 echo "workers and PING stays fast; with --inline they run on the loop, and"
 echo "PING waits behind them (pings: how many fit in the 4 s window)."
+echo "pool-2loops: two loop threads share the port (SO_REUSEPORT) and the"
+echo "four workers (one uvpool group)."

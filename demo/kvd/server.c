@@ -4,8 +4,11 @@
  */
 #include "server.h"
 
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -21,24 +24,49 @@ static void on_connection(uv_stream_t *listener, int status) {
     conn_accept(srv);
 }
 
-/* Binds, listens and announces the port. */
+/* Binds with SO_REUSEPORT, so that every loop listens on the same port
+ * and the kernel spreads the connections over them (libuv 1.44 has no
+ * flag for it). */
+static int bind_reuseport(server_t *srv, const struct sockaddr_in *addr) {
+  int one = 1, rc;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return uv_translate_sys_error(errno);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+      bind(fd, (const struct sockaddr *)addr, sizeof *addr) != 0) {
+    rc = uv_translate_sys_error(errno);
+    close(fd);
+    return rc;
+  }
+  rc = uv_tcp_open(&srv->listener, fd);
+  if (rc != 0)
+    close(fd);
+  return rc;
+}
+
+/* Binds, listens and says so (opts.on_listening). */
 static int start_listening(server_t *srv) {
   struct sockaddr_in addr;
   struct sockaddr_storage bound;
   int len = sizeof bound;
   int rc;
   uv_ip4_addr("127.0.0.1", srv->opts.port, &addr);
-  if ((rc = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&addr, 0)) ||
-      (rc = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection)) ||
-      (rc = uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound,
-                               &len))) {
+  rc = srv->opts.reuseport
+           ? bind_reuseport(srv, &addr)
+           : uv_tcp_bind(&srv->listener, (const struct sockaddr *)&addr, 0);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection);
+  if (rc == 0)
+    rc = uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &len);
+  if (rc != 0) {
     fprintf(stderr, "kvd: listen on 127.0.0.1:%d: %s\n", srv->opts.port,
             uv_strerror(rc));
     return -1;
   }
   srv->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
-  printf("kvd listening on 127.0.0.1:%d\n", srv->port);
-  fflush(stdout);
+  if (srv->opts.on_listening != NULL)
+    srv->opts.on_listening(srv);
   return 0;
 }
 
@@ -72,27 +100,24 @@ int server_start(server_t *srv, uv_loop_t *loop, const server_opts_t *opts,
   srv->on_stopped = on_stopped;
   srv->started_ms = now_ms();
 
-  if (store_configure(opts->db_path, opts->sync) != 0) {
-    fputs("kvd: cannot create a mutex\n", stderr);
-    return -1;
-  }
   if (opts->inline_mode) {
     /* The loop thread plays the part of the only worker. */
-    if (store_thread_init(NULL) != 0) {
-      store_teardown();
+    if (store_thread_init(NULL) != 0)
       return -1;
-    }
   } else {
     uvpool_options_t po;
     uvpool_options_init(&po);
-    po.max_workers = opts->workers;
-    po.name = "kvd";
-    po.thread_init = store_thread_init;
-    po.thread_exit = store_thread_exit;
+    if (opts->share != NULL) {
+      po.share = opts->share; /* the workers and their options are its */
+    } else {
+      po.max_workers = opts->workers;
+      po.name = "kvd";
+      po.thread_init = store_thread_init;
+      po.thread_exit = store_thread_exit;
+    }
     int rc = uvpool_new(loop, &po, &srv->pool);
     if (rc != 0) {
       fprintf(stderr, "kvd: uvpool_new: %s\n", uv_strerror(rc));
-      store_teardown();
       return -1;
     }
   }
@@ -123,7 +148,6 @@ static void pool_closed(uvpool_t *pool, void *data) {
   (void)pool;
   server_t *srv = data;
   srv->pool = NULL;
-  store_teardown();
   if (srv->on_stopped)
     srv->on_stopped(srv);
 }
@@ -146,7 +170,6 @@ static void maybe_finish_stop(server_t *srv) {
     srv->failed = 1;
   } else {
     store_thread_exit(NULL); /* --inline: the loop's connection */
-    store_teardown();
   }
   if (srv->on_stopped)
     srv->on_stopped(srv);
@@ -209,6 +232,8 @@ void server_info(void *ctx, int n, const char *const *names, rbuf_t *out) {
     field_s(&b, "uvpool_version", uvpool_version_string());
     field(&b, "process_id", (unsigned long long)getpid());
     field(&b, "tcp_port", (unsigned long long)srv->port);
+    field(&b, "kvd_loops", srv->opts.loops);
+    field(&b, "kvd_loop", srv->opts.loop_index);
     field(&b, "uptime_in_seconds",
           (unsigned long long)(now_ms() - srv->started_ms) / 1000);
     field_s(&b, "db_path", srv->opts.db_path);

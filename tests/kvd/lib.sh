@@ -23,6 +23,9 @@ fi
   KVD_LATENCY=$4
   KVD_STORM=$5
 }
+# Arguments after the five paths go to every kvd this test starts (the
+# suite runs some tests again with --loops 2, or with --inline).
+KVD_ARGS=("${@:6}")
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kvd-test.XXXXXX")
 KVD_PID=""
@@ -62,13 +65,15 @@ check() {
   fi
 }
 
-# kvd_start [kvd options...]: starts kvd (database $WORK/db.sqlite3 unless
+# kvd_start [kvd options...]: starts kvd with these options and KVD_ARGS
+# (database $WORK/db.sqlite3 unless
 # --db is given) and sets KVD_PID and KVD_PORT.
 kvd_start() {
   local db=(--db "$WORK/db.sqlite3")
   case " $* " in *" --db "*) db=() ;; esac
   : >"$WORK/kvd.out"
-  "$KVD" --port 0 "${db[@]}" "$@" >"$WORK/kvd.out" 2>>"$WORK/kvd.err" &
+  "$KVD" --port 0 "${db[@]}" "$@" "${KVD_ARGS[@]}" >"$WORK/kvd.out" \
+    2>>"$WORK/kvd.err" &
   KVD_PID=$!
   local line
   for _ in $(seq 1 200); do

@@ -2,13 +2,12 @@
 # kvd test 1: every command through redis-cli and raw RESP, binary-safe
 # values, the error replies Redis 7 gives, pipelined reply order, inline
 # commands. Extra arguments after the five standard ones are passed to kvd
-# (the suite runs once with the pool and once with --inline).
+# (the suite runs it with the pool, with --inline and with --loops 2).
 #
 # SPDX-License-Identifier: MIT
 . "$(dirname "$0")/lib.sh"
-shift 5
 
-kvd_start "$@"
+kvd_start
 
 # ---- PING, ECHO, CONFIG, INFO, QUIT (answered on the loop) ----
 check "ping" "PONG" "$(cli PING)"
@@ -20,6 +19,10 @@ info=$(cli INFO)
 case "$info" in *"# uvpool"*uvpool_mode:*) pass ;; *) fail "INFO: $info" ;; esac
 check "info section" "# uvpool" "$(cli INFO uvpool | head -n1 | tr -d '\r')"
 case "$(cli INFO server)" in *uvpool_mode*) fail "INFO server" ;; *) pass ;; esac
+# One thread per loop, named after it: as many as INFO reports.
+loops=$(cli INFO server | tr -d '\r' | sed -n 's/^kvd_loops://p')
+named=$(cat /proc/"$KVD_PID"/task/*/comm | grep -c '^kvd-loop-[0-9]*$' || true)
+check "loop threads" "$loops" "$named"
 REQ=""
 resp QUIT
 resp PING
