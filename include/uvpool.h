@@ -147,6 +147,8 @@ typedef struct {
 
 #define UVPOOL_SPIN_DEFAULT ((unsigned)-1)
 
+/* The task counts are the pool's own; the worker counts (and busy_ns,
+ * spin_ns, spin_wasted_ns) are its group's (see uvpool_options_t.share). */
 typedef struct {
   uint64_t submitted, completed, failed,
       cancelled;                                /* totals since uvpool_new */
@@ -169,14 +171,23 @@ UVPOOL_EXTERN void uvpool_options_init(uvpool_options_t *opts);
  * thread runs it, on any thread (the pool then counts it as the loop
  * thread until it sees the loop run).
  * Returns 0; UV_EINVAL for a NULL loop or out, or min_workers >
- * max_workers; UV_ENOMEM; UV_ESHUTDOWN once process exit began.
+ * max_workers, or a worker option set beside share; UV_ENOMEM;
+ * UV_ESHUTDOWN once process exit began, or if share is closing.
+ *
+ * With opts->share, the pool joins that pool's group: its tasks run on
+ * the group's workers, in the group's run queue, and its callbacks on this
+ * pool's loop. Members may close in any order: a close drains (or
+ * cancels) the closing pool's own tasks and waits for its own running
+ * ones; the workers stay while another member is open, and the close of
+ * the last member joins them.
  *
  * Process exit: an exit handler (atexit, registered at the first
  * uvpool_new) finds every pool not yet closed, stops it accepting work,
  * runs its queued tasks, dependent ones included (cancels them with
  * UVPOOL_EXIT_CANCEL_PENDING; asks running ones to stop with
  * UVPOOL_EXIT_CANCEL_RUNNING), waits up to exit_timeout_ms for them and for
- * running tasks, then joins the workers (each runs thread_exit). No done
+ * running tasks, then joins the workers (each runs thread_exit), each
+ * pool by its own options and each group's workers once. No done
  * callback runs once exit began; futures still settle, so
  * uvpool_future_wait() in other threads returns. exit() from inside work
  * or a done callback does not deadlock: the handler does not wait for the
@@ -277,7 +288,9 @@ UVPOOL_EXTERN int uvpool_cancel_work(uv_work_t *req);
  * finish; every done callback is delivered; every worker is joined, once
  * it finished, without blocking the loop; the handle is closed; then
  * cb(pool, data) runs, last, from the loop (never inside uvpool_close;
- * cb may be NULL).
+ * cb may be NULL). In a group (uvpool_options_t.share) all of this
+ * concerns the pool's own tasks; the workers are joined by the close of
+ * the group's last open member, and outlive the others.
  * flags: UVPOOL_CANCEL_PENDING, UVPOOL_CANCEL_RUNNING.
  * When cb returns, the close gives back the creator's reference: the pool
  * is gone unless uvpool_ref() references remain. A pool kept by such a
@@ -456,9 +469,11 @@ UVPOOL_EXTERN int uvpool_submit_ex(uvpool_t *pool,
 
 /* Creates a lane: at most max_running of its tasks run at once; its other
  * tasks wait without blocking workers, which keep serving other lanes.
- * Stores its number (>= 1) in *lane_out. Any thread.
+ * Stores its number (>= 1) in *lane_out. Any thread. The lane is the
+ * pool's group's: valid in uvpool_submit_ex on every member, its cap
+ * counting the tasks of them all.
  * Returns 0; UV_EINVAL for NULL pool or lane_out or max_running == 0;
- * UV_ENOMEM. */
+ * UV_ESHUTDOWN once the pool's close or process exit began; UV_ENOMEM. */
 UVPOOL_EXTERN int uvpool_lane_new(uvpool_t *pool, unsigned max_running,
                                   unsigned *lane_out);
 
