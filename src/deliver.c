@@ -4,6 +4,62 @@
  * whether the handle keeps the loop alive and whether a close can finish. */
 #include "internal.h"
 
+/* ---- the done list --------------------------------------------------------
+ */
+
+/* The done list is a multi-producer stack (Treiber): workers push without
+ * the group's lock; the loop takes it whole with one exchange and reverses
+ * it to completion order. Only that exchange consumes, so there is no ABA.
+ * The loop is woken only when the stack goes from empty to non-empty and
+ * the loop thread is not spinning on it, and uv_async_send coalesces
+ * anyway.
+ *
+ * The send never races uv_close: a close finishes only when, under mu,
+ * nothing of the pool is queued, running or undelivered, and then waits
+ * for the workers' publish windows open at that moment to end
+ * (uvpool__supply_quiesce); a worker pushes and sends inside its window.
+ * Every other caller pushes and sends under mu. */
+void uvpool__done_push(uvpool_t *pool, uvpool_future_t *f) {
+  uvpool__done_push_chain(pool, f, f);
+}
+
+/* A worker asks whether its publish woke the loop, or was caught by a
+ * loop thread spinning for it (see supply.c). */
+static _Thread_local bool tls_woke_loop, tls_caught;
+
+bool uvpool__woke_loop_take(void) {
+  bool woke = tls_woke_loop;
+  tls_woke_loop = false;
+  return woke;
+}
+
+bool uvpool__caught_take(void) {
+  bool caught = tls_caught;
+  tls_caught = false;
+  return caught;
+}
+
+void uvpool__done_push_chain(uvpool_t *pool, uvpool_future_t *first,
+                             uvpool_future_t *last) {
+  /* A loop thread that spins on the list sees the push: no send. The
+   * seq_cst push and load pair with the loop's (see wait_done). */
+  if (!uvpool__stack_push_chain(&pool->done, first, last))
+    return;
+  if (atomic_load(&pool->loop_watching)) {
+    tls_caught = true;
+    return;
+  }
+  if (uvpool__may_send(pool)) {
+    /* When, for the loop thread's wait predictor (deliver.c): the send is
+     * a system call anyway. */
+    atomic_store_explicit(&pool->sent_at, uv_hrtime(), memory_order_relaxed);
+    uv_async_send(&pool->async);
+    tls_woke_loop = true;
+  }
+}
+
+/* ---- keep-alive and close ------------------------------------------------ */
+
 /* Under mu. The handle is referenced while anything is undelivered or the
  * pool closes, so an idle pool lets uv_run() return. Only the loop's
  * thread may reference a handle (uv_ref is not thread safe), and only the
@@ -49,8 +105,10 @@ void uvpool__on_handle_closed(uv_handle_t *h) {
 static bool close_can_finish_locked(uvpool_t *pool, bool *stop_group) {
   uvpool__group_t *g = pool->g;
   if (!pool->closing || atomic_load(&pool->done) != NULL ||
-      pool->outstanding != 0 || pool->nrunning != 0 ||
-      uvpool__queued(pool) != 0)
+      pool->outstanding != 0 || pool->nrunning != 0)
+    return false;
+  uvpool__inbox_drain_locked(g);
+  if (uvpool__queued(pool) != 0)
     return false;
   *stop_group = g->nopen == 0 || g->forked;
   if (*stop_group && uvpool__supply_workers(g) != 0)

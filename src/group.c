@@ -81,7 +81,7 @@ static int sync_init(uvpool__group_t *g) {
   rc = uv_cond_init(&g->drain_cv);
   if (rc != 0)    /* GCOVR_EXCL_BR_LINE */
     goto fail_cv; /* GCOVR_EXCL_LINE */
-  rc = uv_cond_init(&g->dl_cv);
+  rc = uvpool__deadline_init(g);
   if (rc != 0)       /* GCOVR_EXCL_BR_LINE */
     goto fail_drain; /* GCOVR_EXCL_LINE */
   rc = uvpool__monitor_init(g);
@@ -90,7 +90,7 @@ static int sync_init(uvpool__group_t *g) {
   return 0;
   /* GCOVR_EXCL_START */
 fail_dl:
-  uv_cond_destroy(&g->dl_cv);
+  uvpool__deadline_destroy(g);
 fail_drain:
   uv_cond_destroy(&g->drain_cv);
 fail_cv:
@@ -108,7 +108,7 @@ static void group_free(uvpool__group_t *g) {
     abort();
   } /* GCOVR_EXCL_STOP */
   uvpool__monitor_destroy(g);
-  uv_cond_destroy(&g->dl_cv);
+  uvpool__deadline_destroy(g);
   uv_cond_destroy(&g->drain_cv);
   uvpool__supply_destroy(g);
   uv_mutex_destroy(&g->mu);
@@ -218,16 +218,15 @@ void uvpool__group_fork_child(uvpool__group_t *g) {
   uvpool__inbox_close(g);
   uvpool__supply_fork_child(g);
   uvpool__monitor_fork_child(g);
+  uvpool__deadline_fork_child(g);
   uvpool__pend_cancel_all(g, UV_ECANCELED);
-  g->dl_running = false; /* the deadline thread is gone too */
-  g->nthreads = 0;       /* none of them exists here: nothing to join */
-  /* Nobody waits on these in the child; fresh ones are safe to reuse.
+  g->nthreads = 0; /* none of them exists here: nothing to join */
+  /* Nobody waits on it in the child; a fresh one is safe to reuse.
    * The mutex, held since fork_prepare, is replaced rather than unlocked:
    * glibc counts the parent's threads that waited on a condition variable
    * with it as its users, and would refuse to destroy it when the child
    * frees the group. */
   uv_cond_init(&g->drain_cv);
-  uv_cond_init(&g->dl_cv);
   if (uv_mutex_init(&g->mu) != 0)
     abort(); /* GCOVR_EXCL_LINE: glibc's default mutex init cannot fail */
 }

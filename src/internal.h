@@ -190,14 +190,27 @@ typedef struct {
   uvpool__spinbudget_t spent; /* workers' and the loop thread's spinning */
 } uvpool__supply_t;
 
-/* The monitor thread (monitor.c). */
+/* A service thread of a group (service.c): the monitor, the deadline
+ * thread. */
 typedef struct {
   uv_cond_t cv; /* it waits here */
   uv_thread_t tid;
-  bool stop;             /* under mu: stopped for good */
-  _Atomic bool running;  /* the thread exists; read by submit */
+  bool stop;            /* under mu: stopped for good */
+  _Atomic bool running; /* the thread exists; read by submit */
+} uvpool__service_t;
+
+/* The monitor thread (monitor.c). */
+typedef struct {
+  uvpool__service_t svc;
   _Atomic bool sleeping; /* it waits for a backlog; read by the kick */
 } uvpool__monitor_t;
+
+/* Deadlines (deadline.c): queued tasks with one, soonest first, and the
+ * thread that expires them. Under mu. */
+typedef struct {
+  uvpool__service_t svc;
+  uvpool__ext_t *head, *tail;
+} uvpool__deadlines_t;
 
 #define UVPOOL__MAGIC 0x75767031u       /* "uvp1": the pool's memory is live */
 #define UVPOOL__MAGIC_FREED 0xdeadbeefu /* written just before it is freed */
@@ -229,11 +242,8 @@ struct uvpool__group_s {
   uvpool__list_t pend;   /* runnable tasks, by priority then age */
   uvpool__lane_t *lanes; /* lanes[0] is the default, uncapped */
   unsigned nlanes;
-  size_t nlane_parked;              /* tasks on the lanes' parked lists */
-  uvpool__ext_t *dl_head, *dl_tail; /* tasks with deadlines, soonest first */
-  uv_cond_t dl_cv;
-  uv_thread_t dl_tid;
-  bool dl_running, dl_stop;
+  size_t nlane_parked; /* tasks on the lanes' parked lists */
+  uvpool__deadlines_t dl;
   uint64_t npopped;  /* tasks taken from the run queue, for the monitor */
   unsigned nthreads; /* created and not yet joined: workers, monitor, ... */
   _Atomic size_t nqueued;     /* the run queue's length; spinners read it */
@@ -440,19 +450,17 @@ UVPOOL__HIDDEN void uvpool__held_cancel_all(uvpool_t *pool, int status);
 /* Under mu: whether queued work is being cancelled (a close with
  * UVPOOL_CANCEL_PENDING, or an exit with UVPOOL_EXIT_CANCEL_PENDING). */
 UVPOOL__HIDDEN bool uvpool__cancelling_queued_locked(const uvpool_t *pool);
-/* Under mu; moves the inbox to the run queue first. */
-UVPOOL__HIDDEN size_t uvpool__queued(uvpool_t *pool);
+/* Under mu: moves the inbox's tasks to the run queue, in submission
+ * order. The counts below leave the inbox alone: callers that need them
+ * complete drain first. */
+UVPOOL__HIDDEN void uvpool__inbox_drain_locked(uvpool__group_t *g);
+/* Under mu: the pool's tasks in the run queue or parked in lanes. */
+UVPOOL__HIDDEN size_t uvpool__queued(const uvpool_t *pool);
 /* Under mu: tasks in the run queue (not those parked in lanes). */
-UVPOOL__HIDDEN size_t uvpool__runnable(uvpool__group_t *g);
+UVPOOL__HIDDEN size_t uvpool__runnable(const uvpool__group_t *g);
 /* Under mu, leaving the inbox where it is: the run queue plus the
  * lock-free submits not yet moved; a push in flight may count early. */
 UVPOOL__HIDDEN size_t uvpool__runnable_estimate(const uvpool__group_t *g);
-/* Whether a done-list push of this thread woke the loop thread since the
- * last call; clears it. */
-UVPOOL__HIDDEN bool uvpool__woke_loop_take(void);
-/* Whether a push of this thread was seen by a loop thread spinning for it
- * since the last call; clears it. */
-UVPOOL__HIDDEN bool uvpool__caught_take(void);
 /* The inbox: any thread may push; false once closed. */
 UVPOOL__HIDDEN bool uvpool__inbox_push(uvpool__group_t *g, uvpool_future_t *f);
 /* Pushes a chain linked newest to oldest through next, in one step: the
@@ -463,13 +471,16 @@ UVPOOL__HIDDEN bool uvpool__inbox_push_chain(uvpool__group_t *g,
 UVPOOL__HIDDEN void uvpool__inbox_close(uvpool__group_t *g);
 UVPOOL__HIDDEN bool uvpool__inbox_empty(const uvpool__group_t *g);
 
-/* deadline.c: a per-pool thread that expires queued tasks. */
+/* deadline.c: a per-group thread that expires queued tasks. */
 UVPOOL__HIDDEN int uvpool__deadline_start_locked(uvpool__group_t *g);
 UVPOOL__HIDDEN void uvpool__deadline_add_locked(uvpool__group_t *g,
                                                 uvpool__ext_t *e);
 UVPOOL__HIDDEN void uvpool__deadline_remove_locked(uvpool__group_t *g,
                                                    uvpool__ext_t *e);
 UVPOOL__HIDDEN void uvpool__deadline_stop(uvpool__group_t *g);
+UVPOOL__HIDDEN int uvpool__deadline_init(uvpool__group_t *g);
+UVPOOL__HIDDEN void uvpool__deadline_destroy(uvpool__group_t *g);
+UVPOOL__HIDDEN void uvpool__deadline_fork_child(uvpool__group_t *g);
 
 /* pool.c */
 UVPOOL__HIDDEN int uvpool__enqueue_locked(uvpool_t *pool, uvpool_future_t *f);
@@ -482,11 +493,6 @@ UVPOOL__HIDDEN int uvpool__submit_borrowed(uvpool_t *pool, uvpool_work_cb work,
                                            uvpool_future_t **borrowed);
 UVPOOL__HIDDEN void uvpool__future_init(uvpool_future_t *f, uint32_t state,
                                         unsigned refs);
-UVPOOL__HIDDEN void uvpool__done_push(uvpool_t *pool, uvpool_future_t *f);
-/* Pushes the chain first..last (linked through next) in one step. */
-UVPOOL__HIDDEN void uvpool__done_push_chain(uvpool_t *pool,
-                                            uvpool_future_t *first,
-                                            uvpool_future_t *last);
 
 /* monitor.c: a per-pool thread that watches the queue for stuck workers. */
 UVPOOL__HIDDEN int uvpool__monitor_init(uvpool__group_t *g);
@@ -613,7 +619,18 @@ UVPOOL__HIDDEN void uvpool__worker_main(void *arg);
 UVPOOL__HIDDEN uvpool__worker_t *uvpool__current_worker(void);
 UVPOOL__HIDDEN void uvpool__forget_worker(void);
 
-/* deliver.c: the loop side. */
+/* deliver.c: the loop side, and the done list it consumes. */
+UVPOOL__HIDDEN void uvpool__done_push(uvpool_t *pool, uvpool_future_t *f);
+/* Pushes the chain first..last (linked through next) in one step. */
+UVPOOL__HIDDEN void uvpool__done_push_chain(uvpool_t *pool,
+                                            uvpool_future_t *first,
+                                            uvpool_future_t *last);
+/* Whether a done-list push of this thread woke the loop thread since the
+ * last call; clears it. */
+UVPOOL__HIDDEN bool uvpool__woke_loop_take(void);
+/* Whether a push of this thread was seen by a loop thread spinning for it
+ * since the last call; clears it. */
+UVPOOL__HIDDEN bool uvpool__caught_take(void);
 UVPOOL__HIDDEN void uvpool__async_cb(uv_async_t *handle);
 /* The close callback of the pool's three handles. */
 UVPOOL__HIDDEN void uvpool__on_handle_closed(uv_handle_t *h);
@@ -628,6 +645,22 @@ UVPOOL__HIDDEN int uvpool__thread_start_locked(uvpool__group_t *g,
                                                void (*fn)(void *), void *arg);
 /* Not under mu: joins a thread started by uvpool__thread_start_locked. */
 UVPOOL__HIDDEN void uvpool__thread_join(uvpool__group_t *g, uv_thread_t *tid);
+
+/* service.c: the group's service threads, and thread names. */
+/* Names the calling thread "<group name><suffix>" (15 characters). */
+UVPOOL__HIDDEN void uvpool__thread_name(const uvpool__group_t *g,
+                                        const char *suffix);
+UVPOOL__HIDDEN int uvpool__service_init(uvpool__service_t *s);
+UVPOOL__HIDDEN void uvpool__service_destroy(uvpool__service_t *s);
+/* Under mu: starts fn(g) as s, unless it runs or was stopped. */
+UVPOOL__HIDDEN int uvpool__service_start_locked(uvpool__group_t *g,
+                                                uvpool__service_t *s,
+                                                void (*fn)(void *));
+/* Not under mu: stops s for good and joins it. Its thread function
+ * returns once it sees s->stop, under mu; s->cv wakes it. */
+UVPOOL__HIDDEN void uvpool__service_stop(uvpool__group_t *g,
+                                         uvpool__service_t *s);
+UVPOOL__HIDDEN void uvpool__service_fork_child(uvpool__service_t *s);
 
 /* group.c: a group's members and life (under the group's mu unless
  * said). */

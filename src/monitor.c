@@ -117,7 +117,7 @@ static bool meter_saturated(cpu_meter_t *m) {
 }
 
 bool uvpool__monitor_running(const uvpool__group_t *g) {
-  return atomic_load_explicit(&((uvpool__group_t *)g)->monitor.running,
+  return atomic_load_explicit(&((uvpool__group_t *)g)->monitor.svc.running,
                               memory_order_relaxed);
 }
 
@@ -153,7 +153,7 @@ static bool watch_tick(uvpool__group_t *g, watch_t *wt, bool have_proc) {
   stalled = g->npopped - wt->pops < wt->queued && !g->forked;
   stuck = uvpool__supply_stuck_locked(g, meter_saturated(&wt->meter),
                                       have_proc && stalled, thread_asleep);
-  if (g->monitor.stop)
+  if (g->monitor.svc.stop)
     return false;
   /* Again: mu may have been dropped, and a worker may have taken what
    * waited. */
@@ -180,28 +180,26 @@ static bool watch_tick(uvpool__group_t *g, watch_t *wt, bool have_proc) {
 static void sleep_locked(uvpool__group_t *g) {
   uint64_t due = uvpool__supply_retire_due_locked(g), now;
   if (due == 0) {
-    uv_cond_wait(&g->monitor.cv, &g->mu);
+    uv_cond_wait(&g->monitor.svc.cv, &g->mu);
     return;
   }
   now = uv_hrtime();
   if (due > now)
-    (void)uv_cond_timedwait(&g->monitor.cv, &g->mu, due - now);
+    (void)uv_cond_timedwait(&g->monitor.svc.cv, &g->mu, due - now);
   uvpool__supply_retire_locked(g, uv_hrtime());
 }
 
 static void monitor_main(void *arg) {
   uvpool__group_t *g = arg;
   uvpool__monitor_t *m = &g->monitor;
-  char name[16];
   bool watching = false;
   watch_t wt;
   /* Without /proc (some sandboxes) every stuck worker counts as asleep. */
   bool have_proc = access("/proc/self/task", R_OK) == 0;
   wt.meter.ncpu = uv_available_parallelism();
-  snprintf(name, sizeof(name), "%.11s-mon", g->name);
-  pthread_setname_np(pthread_self(), name);
+  uvpool__thread_name(g, "-mon");
   uv_mutex_lock(&g->mu);
-  while (!m->stop) {
+  while (!m->svc.stop) {
     if (!watching) {
       /* Sleep until a submit finds every worker busy, or until a parked
        * worker has been idle for its timeout (the monitor keeps that time
@@ -217,8 +215,8 @@ static void monitor_main(void *arg) {
       watch_begin(g, &wt);
       continue;
     }
-    (void)uv_cond_timedwait(&m->cv, &g->mu, wt.tick);
-    if (m->stop)
+    (void)uv_cond_timedwait(&m->svc.cv, &g->mu, wt.tick);
+    if (m->svc.stop)
       break;
     watching = watch_tick(g, &wt, have_proc);
     if (watching)
@@ -228,27 +226,19 @@ static void monitor_main(void *arg) {
 }
 
 int uvpool__monitor_init(uvpool__group_t *g) {
-  uvpool__monitor_t *m = &g->monitor;
-  m->stop = false;
-  atomic_init(&m->running, false);
-  atomic_init(&m->sleeping, false);
-  return uv_cond_init(&m->cv);
+  atomic_init(&g->monitor.sleeping, false);
+  return uvpool__service_init(&g->monitor.svc);
 }
 
 void uvpool__monitor_destroy(uvpool__group_t *g) {
-  uv_cond_destroy(&g->monitor.cv);
+  uvpool__service_destroy(&g->monitor.svc);
 }
 
+/* Not once stopped for good: after the group's last close or exit. */
 int uvpool__monitor_start_locked(uvpool__group_t *g) {
-  uvpool__monitor_t *m = &g->monitor;
-  int rc;
-  /* Not once stopped for good: after a close finished or exit began. */
-  if (atomic_load(&m->running) || m->stop || g->exiting)
+  if (g->exiting)
     return 0;
-  rc = uvpool__thread_start_locked(g, &m->tid, 0, monitor_main, g);
-  if (rc == 0)
-    atomic_store(&m->running, true);
-  return rc;
+  return uvpool__service_start_locked(g, &g->monitor.svc, monitor_main);
 }
 
 /* Under mu: a task was queued while every worker may be busy. */
@@ -256,28 +246,16 @@ void uvpool__monitor_wake_locked(uvpool__group_t *g) {
   uvpool__monitor_t *m = &g->monitor;
   if (atomic_load(&m->sleeping)) {
     atomic_store(&m->sleeping, false);
-    uv_cond_signal(&m->cv);
+    uv_cond_signal(&m->svc.cv);
   }
 }
 
 /* Stops and joins the monitor, if any. Not under mu. */
 void uvpool__monitor_stop(uvpool__group_t *g) {
-  uvpool__monitor_t *m = &g->monitor;
-  bool running;
-  uv_mutex_lock(&g->mu);
-  running = atomic_load(&m->running);
-  m->stop = true;
-  atomic_store(&m->running, false);
-  uv_cond_signal(&m->cv);
-  uv_mutex_unlock(&g->mu);
-  if (running)
-    uvpool__thread_join(g, &m->tid);
+  uvpool__service_stop(g, &g->monitor.svc);
 }
 
 void uvpool__monitor_fork_child(uvpool__group_t *g) {
-  uvpool__monitor_t *m = &g->monitor;
-  /* The thread is gone: a close in the child must not join it. */
-  atomic_store(&m->running, false);
-  atomic_store(&m->sleeping, false);
-  uv_cond_init(&m->cv);
+  atomic_store(&g->monitor.sleeping, false);
+  uvpool__service_fork_child(&g->monitor.svc);
 }

@@ -282,6 +282,7 @@ int uvpool_stats(uvpool_t *pool, uvpool_stats_t *out) {
   out->completed = pool->completed;
   out->failed = pool->failed;
   out->cancelled = pool->cancelled;
+  uvpool__inbox_drain_locked(pool->g);
   out->queued = uvpool__queued(pool);
   uvpool__supply_stats_locked(pool->g, out);
   out->running = pool->nrunning;

@@ -1,4 +1,4 @@
-/* The inbox, the run queue, the lanes and the done list.
+/* The inbox, the run queue and the lanes.
  *
  * Inbox: plain tasks submitted on the loop thread skip pool->mu. They are
  * pushed on a multi-producer stack (Treiber's, like the done list) whose
@@ -178,7 +178,7 @@ static void inbox_append(uvpool__group_t *g, uvpool_future_t *newest) {
 
 /* Under mu. Moves the inbox to the run queue, oldest first. The exchange
  * keeps the closed bit; only holders of mu take, so there is no ABA. */
-static void inbox_drain_locked(uvpool__group_t *g) {
+void uvpool__inbox_drain_locked(uvpool__group_t *g) {
   /* seq_cst: callers that just counted themselves parked, asleep or gone
    * look here next (see uvpool__kick). */
   uintptr_t old = atomic_load_explicit(&g->inbox, memory_order_seq_cst);
@@ -219,9 +219,9 @@ static void run_queue_del(uvpool__group_t *g, uvpool_future_t *f) {
   f->pool->nqueued--;
 }
 
-size_t uvpool__runnable(uvpool__group_t *g) {
-  inbox_drain_locked(g);
-  return atomic_load_explicit(&g->nqueued, memory_order_relaxed);
+size_t uvpool__runnable(const uvpool__group_t *g) {
+  return atomic_load_explicit(&((uvpool__group_t *)g)->nqueued,
+                              memory_order_relaxed);
 }
 
 size_t uvpool__runnable_estimate(const uvpool__group_t *g) {
@@ -236,15 +236,12 @@ size_t uvpool__runnable_estimate(const uvpool__group_t *g) {
   return n;
 }
 
-size_t uvpool__queued(uvpool_t *pool) {
-  inbox_drain_locked(pool->g);
-  return pool->nqueued;
-}
+size_t uvpool__queued(const uvpool_t *pool) { return pool->nqueued; }
 
 void uvpool__pend_push(uvpool__group_t *g, uvpool_future_t *f) {
   uvpool__ext_t *e = uvpool__ext_of(f);
   unsigned lane = e != NULL ? e->lane : 0;
-  inbox_drain_locked(g); /* earlier submissions go first */
+  uvpool__inbox_drain_locked(g); /* earlier submissions go first */
   if (lane != 0) {
     uvpool__lane_t *l = &g->lanes[lane];
     if (l->admitted >= l->max_running) {
@@ -275,7 +272,7 @@ uvpool_future_t *uvpool__pend_pop(uvpool__group_t *g) {
    * batches instead of one contended exchange (and cache line) per task. */
   f = g->pend.head;
   if (f == NULL || prio_of(f) < 0) {
-    inbox_drain_locked(g);
+    uvpool__inbox_drain_locked(g);
     f = g->pend.head;
   }
   if (f == NULL)
@@ -342,7 +339,7 @@ void uvpool__pend_cancel(uvpool__group_t *g, uvpool_future_t *f, int status) {
   unsigned lane = e != NULL ? e->lane : 0;
   uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
   bool cancel = status == UV_ECANCELED || status == UV_ETIMEDOUT;
-  inbox_drain_locked(g); /* f may still be in the inbox */
+  uvpool__inbox_drain_locked(g); /* f may still be in the inbox */
   if (s & UVPOOL__F_PARKED) {
     list_unlink(&g->lanes[lane].parked, f);
     g->nlane_parked--;
@@ -367,7 +364,7 @@ void uvpool__pend_cancel(uvpool__group_t *g, uvpool_future_t *f, int status) {
 void uvpool__pend_cancel_all(uvpool__group_t *g, int status) {
   /* Cancelling admitted tasks admits parked ones into the run queue, so
    * draining the run queue drains the lanes too. */
-  inbox_drain_locked(g);
+  uvpool__inbox_drain_locked(g);
   while (g->pend.head != NULL)
     uvpool__pend_cancel(g, g->pend.head, status);
   for (unsigned i = 1; i < g->nlanes; i++)
@@ -377,7 +374,7 @@ void uvpool__pend_cancel_all(uvpool__group_t *g, int status) {
 
 void uvpool__pend_cancel_pool(uvpool__group_t *g, uvpool_t *pool, int status) {
   uvpool_future_t *f;
-  inbox_drain_locked(g);
+  uvpool__inbox_drain_locked(g);
   f = g->pend.head;
   while (f != NULL) {
     uvpool_future_t *next = f->next;
@@ -397,56 +394,5 @@ void uvpool__pend_cancel_pool(uvpool__group_t *g, uvpool_t *pool, int status) {
         uvpool__pend_cancel(g, f, status);
       f = next;
     }
-  }
-}
-
-/* The done list is a multi-producer stack (Treiber): workers push without
- * the group's lock; the loop takes it whole with one exchange and reverses
- * it to completion order. Only that exchange consumes, so there is no ABA.
- * The loop is woken only when the stack goes from empty to non-empty and
- * the loop thread is not spinning on it, and uv_async_send coalesces
- * anyway.
- *
- * The send never races uv_close: a close finishes only when, under mu,
- * nothing of the pool is queued, running or undelivered, and then waits
- * for the workers' publish windows open at that moment to end
- * (uvpool__supply_quiesce); a worker pushes and sends inside its window.
- * Every other caller pushes and sends under mu. */
-void uvpool__done_push(uvpool_t *pool, uvpool_future_t *f) {
-  uvpool__done_push_chain(pool, f, f);
-}
-
-/* A worker asks whether its publish woke the loop, or was caught by a
- * loop thread spinning for it (see supply.c). */
-static _Thread_local bool tls_woke_loop, tls_caught;
-
-bool uvpool__woke_loop_take(void) {
-  bool woke = tls_woke_loop;
-  tls_woke_loop = false;
-  return woke;
-}
-
-bool uvpool__caught_take(void) {
-  bool caught = tls_caught;
-  tls_caught = false;
-  return caught;
-}
-
-void uvpool__done_push_chain(uvpool_t *pool, uvpool_future_t *first,
-                             uvpool_future_t *last) {
-  /* A loop thread that spins on the list sees the push: no send. The
-   * seq_cst push and load pair with the loop's (see wait_done). */
-  if (!uvpool__stack_push_chain(&pool->done, first, last))
-    return;
-  if (atomic_load(&pool->loop_watching)) {
-    tls_caught = true;
-    return;
-  }
-  if (uvpool__may_send(pool)) {
-    /* When, for the loop thread's wait predictor (deliver.c): the send is
-     * a system call anyway. */
-    atomic_store_explicit(&pool->sent_at, uv_hrtime(), memory_order_relaxed);
-    uv_async_send(&pool->async);
-    tls_woke_loop = true;
   }
 }

@@ -27,8 +27,10 @@ static int submit_check_locked(uvpool_t *pool, size_t n) {
     return UV_ESHUTDOWN;
   if (pool->g->broken != 0)
     return pool->g->broken;
-  if (pool->opts.max_queued != 0 &&
-      uvpool__queued(pool) + n > pool->opts.max_queued)
+  if (pool->opts.max_queued == 0)
+    return 0;
+  uvpool__inbox_drain_locked(pool->g);
+  if (uvpool__queued(pool) + n > pool->opts.max_queued)
     return UV_EAGAIN;
   return 0;
 }

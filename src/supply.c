@@ -230,6 +230,12 @@ void uvpool__supply_stats_locked(const uvpool__group_t *g,
       atomic_load_explicit(&s->spent.waste_total, memory_order_relaxed);
 }
 
+/* Under mu: the run queue's length with the inbox moved into it first. */
+static size_t runnable_now(uvpool__group_t *g) {
+  uvpool__inbox_drain_locked(g);
+  return uvpool__runnable(g);
+}
+
 /* ---- starting workers --------------------------------------------------- */
 
 /* Under mu: whether one more worker is wanted (see the top of the file),
@@ -287,7 +293,7 @@ int uvpool__supply_ensure_locked(uvpool__group_t *g) {
   int rc;
   if (s->nworkers >= g->opts.max_workers ||
       (s->nworkers > 0 &&
-       (uvpool__monitor_running(g) || uvpool__runnable(g) < s->nidle)))
+       (uvpool__monitor_running(g) || runnable_now(g) < s->nidle)))
     return 0;
   rc = uvpool__supply_spawn_locked(g, 1);
   return s->nworkers > 0 ? 0 : rc;
@@ -304,7 +310,7 @@ static void signal_one_locked(uvpool__supply_t *s) {
 
 void uvpool__supply_wake_locked(uvpool__group_t *g) {
   uvpool__supply_t *s = &g->supply;
-  if (s->nparked > 0 && uvpool__runnable(g) > s->nawake)
+  if (s->nparked > 0 && runnable_now(g) > s->nawake)
     signal_one_locked(s);
 }
 
@@ -318,7 +324,7 @@ void uvpool__supply_wake_locked(uvpool__group_t *g) {
 void uvpool__supply_kick_locked(uvpool__group_t *g) {
   uvpool__supply_t *s = &g->supply;
   if (s->nworkers == 0) {
-    if (uvpool__runnable(g) > 0 && g->broken == 0 && !g->forked) {
+    if (runnable_now(g) > 0 && g->broken == 0 && !g->forked) {
       int rc = uvpool__supply_spawn_locked(g, 0);
       if (rc != 0)
         uvpool__pend_cancel_all(g, rc);
@@ -613,7 +619,7 @@ void uvpool__supply_leave_locked(uvpool__group_t *g, uvpool__worker_t *w) {
    * while closing or exiting (that work was accepted and must run). If no
    * thread can be started and none is left, the work fails with that
    * error rather than wait forever. */
-  if (g->broken == 0 && !g->forked && uvpool__runnable(g) > s->nidle) {
+  if (g->broken == 0 && !g->forked && runnable_now(g) > s->nidle) {
     int rc = uvpool__supply_spawn_locked(g, 0);
     if (rc != 0 && s->nworkers == 0)
       uvpool__pend_cancel_all(g, rc);

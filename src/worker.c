@@ -202,15 +202,6 @@ static void worker_loop(uvpool__group_t *g, uvpool__worker_t *w) {
   }
 }
 
-static void set_thread_name(const uvpool__group_t *g, unsigned id) {
-  char name[16];
-  char num[12];
-  int n = snprintf(num, sizeof(num), "-%u", id);
-  int keep = (int)sizeof(name) - 1 - n;
-  snprintf(name, sizeof(name), "%.*s%s", keep, g->name, num);
-  pthread_setname_np(pthread_self(), name);
-}
-
 /* A thread_init failure breaks the group: what is queued fails with its
  * code and later submits return it. */
 static void break_group_locked(uvpool__group_t *g, int rc) {
@@ -229,7 +220,11 @@ void uvpool__worker_main(void *arg) {
   uvpool__hook(UVPOOL__HOOK_WORKER_START, g->root);
   tls_worker = w;
   w->ktid = (int)syscall(SYS_gettid);
-  set_thread_name(g, w->id);
+  {
+    char suffix[12];
+    snprintf(suffix, sizeof(suffix), "-%u", w->id);
+    uvpool__thread_name(g, suffix);
+  }
   if (g->opts.thread_init != NULL) {
     rc = uvpool__uv_code(g->opts.thread_init(g->opts.thread_data));
   }
