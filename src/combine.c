@@ -84,7 +84,7 @@ static void release_held(uvpool_future_t *out) {
     if (uvpool__cancelling_queued_locked(pool))
       uvpool__settle_task_locked(pool, out, UVPOOL_CANCELLED, UV_ECANCELED,
                                  NULL);
-    else if (pool->g->broken != 0 || pool->forked)
+    else if (pool->g->broken != 0 || uvpool__forked(pool))
       rc = pool->g->broken != 0 ? pool->g->broken : UV_ESHUTDOWN;
     else
       rc = uvpool__enqueue_locked(pool, out);
@@ -149,8 +149,8 @@ static int make_out(uvpool_t *pool, uint32_t flags, uvpool_work_cb work,
   int rc = 0;
   bool owner = uvpool__owner_enter(pool); /* see uvpool__keepalive_locked */
   uv_mutex_lock(&pool->g->mu);
-  if (atomic_load(&pool->finished) || atomic_load(&pool->exiting) ||
-      pool->forked || ((flags & UVPOOL__F_HELD) && pool->closing))
+  if (uvpool__closed(pool) || uvpool__exiting(pool) || uvpool__forked(pool) ||
+      ((flags & UVPOOL__F_HELD) && uvpool__closing(pool)))
     rc = UV_ESHUTDOWN;
   else if ((flags & UVPOOL__F_HELD) && pool->g->broken != 0)
     rc = pool->g->broken;

@@ -69,8 +69,8 @@ void uvpool__done_push_chain(uvpool_t *pool, uvpool_future_t *first,
 void uvpool__keepalive_locked(uvpool_t *pool) {
   bool owner = uvpool__owner_held(pool);
   uint64_t n = pool->outstanding + (owner ? pool->loop_outstanding : 0);
-  bool want = n > 0 || pool->closing;
-  if (atomic_load(&pool->finished) ||
+  bool want = n > 0 || uvpool__closing(pool);
+  if (uvpool__closed(pool) ||
       want == atomic_load_explicit(&pool->refd, memory_order_relaxed))
     return;
   if (!owner) {
@@ -104,7 +104,7 @@ void uvpool__on_handle_closed(uv_handle_t *h) {
  * once no worker is left: then this close stops the group's threads. */
 static bool close_can_finish_locked(uvpool_t *pool, bool *stop_group) {
   uvpool__group_t *g = pool->g;
-  if (!pool->closing || atomic_load(&pool->done) != NULL ||
+  if (!uvpool__closing(pool) || atomic_load(&pool->done) != NULL ||
       pool->outstanding != 0 || pool->nrunning != 0)
     return false;
   uvpool__inbox_drain_locked(g);
@@ -204,9 +204,7 @@ static void probe_result(uvpool_t *pool, bool hit) {
 /* Whether to look for completions after callbacks during which the loop
  * thread submitted `submitted` plain tasks. */
 static bool may_wait(const uvpool_t *pool, uint64_t submitted) {
-  return submitted != 0 && !pool->closing &&
-         !atomic_load_explicit(&((uvpool_t *)pool)->exiting,
-                               memory_order_relaxed);
+  return submitted != 0 && !uvpool__closing(pool) && !uvpool__exiting(pool);
 }
 
 /* Delivers the done stack, then, while the callbacks keep submitting from
@@ -273,7 +271,7 @@ void uvpool__async_cb(uv_async_t *handle) {
   uvpool__keepalive_locked(pool);
   finish = close_can_finish_locked(pool, &stop_group);
   if (finish)
-    atomic_store(&pool->finished, true);
+    uvpool__life_set(pool, UVPOOL__LIFE_CLOSED);
   reap = uvpool__supply_reap_due_locked(pool->g);
   uv_mutex_unlock(&pool->g->mu);
   uvpool__owner_leave(pool);

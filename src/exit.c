@@ -91,9 +91,9 @@ void uvpool__exit_changed_locked(uvpool__group_t *g) {
  * closes at its first member's exit: every member exits now. */
 static void exit_begin_locked(uvpool_t *p, const uvpool__worker_t *me) {
   uvpool__group_t *g = p->g;
-  if (!p->closing)
+  if (!uvpool__closing(p))
     uvpool__group_stop_taking_locked(g);
-  atomic_store(&p->exiting, true);
+  uvpool__life_set(p, UVPOOL__LIFE_EXITING);
   g->exiting = true;
   uvpool__inbox_close(g);
   if (p->opts.flags & UVPOOL_EXIT_CANCEL_PENDING) {
@@ -153,7 +153,7 @@ static uint64_t exit_deadline(const uvpool_t *p, uint64_t start) {
 
 /* The exiting members of g: those of the exit handler's list. */
 static bool exiting_member(const uvpool_t *p) {
-  return atomic_load(&p->exiting) && !atomic_load(&p->finished);
+  return uvpool__exiting(p) && !uvpool__closed(p);
 }
 
 /* Under g->mu, for the wait below: times out the members whose timeout
@@ -236,7 +236,7 @@ static void exit_handler(void) {
   reg.exiting = true;
   for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next) {
     uvpool__group_t *g = p->g;
-    if (p->forked)
+    if (uvpool__forked(p))
       continue;
     atomic_fetch_add(&p->live, 1);
     p->exit_next = list;
@@ -332,14 +332,14 @@ static void clear_future_locks(uvpool_t *p) {
  * (see uvpool__may_send); then each group once; then what the pools hold
  * themselves. */
 static void disown_pool(uvpool_t *p) {
-  p->forked = true;
+  uvpool__life_set(p, UVPOOL__LIFE_FORKED);
   uvpool__owner_fork_child(p);
   /* A close the parent began is the parent's: its callback is not the
    * child's to run, and nothing in the child would finish it, since the
    * wake-up fd changes at uv_loop_fork. The child closes the pool itself
    * (uvpool_close), as any inherited pool; until then nothing here may
    * send on the handle (see uvpool__done_push_chain). */
-  p->closing = false;
+  uvpool__life_clear(p, UVPOOL__LIFE_CLOSING);
   p->close_flags = 0;
   p->close_cb = NULL;
   p->close_data = NULL;

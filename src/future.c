@@ -154,7 +154,7 @@ static void future_free(uvpool_future_t *f) {
    * owner lock's, which a delivery already holds. Futures on it keep their
    * count in live until the pool finishes. */
   if (uvpool__owner_enter(pool)) {
-    bool keep = !atomic_load_explicit(&pool->finished, memory_order_relaxed);
+    bool keep = !uvpool__closed(pool);
     if (keep) {
       f->next = pool->free_loop;
       pool->free_loop = f;
@@ -318,14 +318,14 @@ void uvpool__future_deliver(uvpool_t *pool, uvpool_future_t *f) {
         memory_order_relaxed);
   else
     funlock(f, clear);
-  /* exiting: true only while another thread runs the exit handler, which
+  /* Not deliverable only while another thread runs the exit handler, which
    * the exit tests provoke in child processes (see exit.c on coverage). */
-  if (cb != NULL && !atomic_load_explicit(&pool->exiting, memory_order_relaxed))
+  if (cb != NULL && uvpool__may_deliver(pool))
     cb(f, data);
   n = tail != NULL ? tail->next : NULL;
   while (n != NULL) {
     uvpool__cbnode_t *next = n == tail ? NULL : n->next;
-    if (!atomic_load_explicit(&pool->exiting, memory_order_relaxed))
+    if (uvpool__may_deliver(pool))
       n->cb(f, n->data);
     uvpool__free(n);
     n = next;
@@ -414,7 +414,7 @@ static int on_done_requeue(uvpool_t *pool, uvpool_future_t *f, spare_t *sp,
                            uvpool_done_cb cb, void *data) {
   uint32_t s;
   uv_mutex_lock(&pool->g->mu);
-  if (atomic_load(&pool->finished) || atomic_load(&pool->exiting)) {
+  if (uvpool__closed(pool) || uvpool__exiting(pool)) {
     uv_mutex_unlock(&pool->g->mu);
     spare_free(sp);
     return UV_ESHUTDOWN;
@@ -458,7 +458,7 @@ int uvpool_future_on_done(uvpool_future_t *f, uvpool_done_cb cb, void *data) {
   if (atomic_load_explicit(&f->refs, memory_order_relaxed) == 0)
     uvpool__misuse("uvpool_future_on_done", "future already released");
   pool = uvpool__future_pool(f);
-  if (atomic_load(&pool->exiting))
+  if (uvpool__exiting(pool))
     return UV_ESHUTDOWN;
   for (;;) {
     s = atomic_load_explicit(&f->state, memory_order_relaxed);

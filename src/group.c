@@ -154,7 +154,7 @@ static int group_share(uvpool_t *pool, uvpool_t *share) {
   uvpool__check_alive(share, "uvpool_new");
   g = share->g;
   uv_mutex_lock(&g->mu);
-  if (!uvpool__accepts_work(share) || atomic_load(&share->finished))
+  if (!uvpool__accepts_work(share))
     rc = UV_ESHUTDOWN;
   else if (g->broken != 0)
     rc = g->broken;
@@ -184,7 +184,7 @@ void uvpool__group_leave(uvpool_t *pool) {
     pool->g_next->g_prev = pool->g_prev;
   /* A member that never began its close (uvpool_new's unwinding) still
    * counts as open. */
-  if (uvpool__accepts_work(pool) && !atomic_load(&pool->finished))
+  if (uvpool__accepts_work(pool))
     g->nopen--;
   last = --g->npools == 0;
   uv_mutex_unlock(&g->mu);
@@ -203,7 +203,7 @@ bool uvpool__group_stopping(const uvpool__group_t *g) {
 
 void uvpool__group_poke_locked(uvpool__group_t *g) {
   for (uvpool_t *p = g->pools; p != NULL; p = p->g_next)
-    if (!atomic_load(&p->finished) && uvpool__may_send(p))
+    if (uvpool__may_send(p))
       uv_async_send(&p->async);
 }
 

@@ -294,8 +294,7 @@ struct uvpool_s {
   bool loop_kicked;
   unsigned loop_probe, loop_probe_misses;
 
-  _Atomic bool exiting;  /* process exit began */
-  _Atomic bool finished; /* close finished: no more callbacks */
+  _Atomic uint32_t life; /* UVPOOL__LIFE_*: see the predicates below */
 
   /* Settled futures for the loop: a multi-producer stack (see queue.c). */
   UVPOOL__LINE _Atomic(uvpool_future_t *) done;
@@ -323,10 +322,8 @@ struct uvpool_s {
   size_t nheld;
   uint64_t submitted, completed, failed, cancelled;
   uint64_t outstanding; /* settlements and callbacks not yet delivered */
-  bool closing;
-  bool forked;         /* inherited by a fork() child */
-  bool cancel_running; /* a close or exit asked its running tasks to stop */
-  bool exit_timed_out; /* the exit handler's: its exit_timeout_ms passed */
+  bool cancel_running;  /* a close or exit asked its running tasks to stop */
+  bool exit_timed_out;  /* the exit handler's: its exit_timeout_ms passed */
   unsigned close_flags;
   unsigned handles_open; /* closing: handles whose close callback is due */
   uvpool_close_cb close_cb;
@@ -813,22 +810,64 @@ static inline bool uvpool__spin_until(void *obj, uint64_t until,
   return false;
 }
 
-/* The pool's lifecycle, in named predicates (under mu, or as hints
- * without it). Open: it takes work. Closing (closing), then closed
- * (finished, set once the close decided to finish). Exiting: process
- * exit began. Forked: inherited by a fork() child, where it takes no
- * work and only its close runs. */
-static inline bool uvpool__accepts_work(const uvpool_t *p) {
-  return !p->closing && !p->forked &&
-         !atomic_load_explicit(&((uvpool_t *)p)->exiting, memory_order_relaxed);
+/* The pool's lifecycle: one word of stages, each a bit that is set once
+ * (a fork child's disown clears CLOSING: the parent's close is not the
+ * child's). Written under mu; read under mu, or without it as a hint, or
+ * by the owner, whose own calls set CLOSING. */
+#define UVPOOL__LIFE_CLOSING 0x1u /* uvpool_close began */
+#define UVPOOL__LIFE_CLOSED                                                    \
+  0x2u                            /* the close decided to finish: no more      \
+                                     callbacks, sends or threads for it */
+#define UVPOOL__LIFE_EXITING 0x4u /* process exit began */
+#define UVPOOL__LIFE_FORKED 0x8u  /* inherited by a fork() child */
+
+static inline uint32_t uvpool__life(const uvpool_t *p) {
+  return atomic_load_explicit(&((uvpool_t *)p)->life, memory_order_seq_cst);
 }
 
-/* Whether a push may wake the loop with uv_async_send: not once exit
- * began (the loop may be gone), not in a fork child before the child
- * closes the pool (the parent's wake-up state is stale). */
+static inline void uvpool__life_set(uvpool_t *p, uint32_t stage) {
+  atomic_fetch_or_explicit(&p->life, stage, memory_order_seq_cst);
+}
+
+static inline void uvpool__life_clear(uvpool_t *p, uint32_t stage) {
+  atomic_fetch_and_explicit(&p->life, ~stage, memory_order_seq_cst);
+}
+
+static inline bool uvpool__closing(const uvpool_t *p) {
+  return (uvpool__life(p) & UVPOOL__LIFE_CLOSING) != 0;
+}
+
+static inline bool uvpool__closed(const uvpool_t *p) {
+  return (uvpool__life(p) & UVPOOL__LIFE_CLOSED) != 0;
+}
+
+static inline bool uvpool__exiting(const uvpool_t *p) {
+  return (uvpool__life(p) & UVPOOL__LIFE_EXITING) != 0;
+}
+
+static inline bool uvpool__forked(const uvpool_t *p) {
+  return (uvpool__life(p) & UVPOOL__LIFE_FORKED) != 0;
+}
+
+/* It takes work: open, not closing, not exiting, not inherited. */
+static inline bool uvpool__accepts_work(const uvpool_t *p) {
+  return (uvpool__life(p) & (UVPOOL__LIFE_CLOSING | UVPOOL__LIFE_CLOSED |
+                             UVPOOL__LIFE_EXITING | UVPOOL__LIFE_FORKED)) == 0;
+}
+
+/* A push may wake the loop with uv_async_send: not once the close decided
+ * to finish (the handle closes), not once exit began (the loop may be
+ * gone), not in a fork child before the child closes the pool (the
+ * parent's wake-up state is stale). */
 static inline bool uvpool__may_send(const uvpool_t *p) {
-  return (!p->forked || p->closing) &&
-         !atomic_load_explicit(&((uvpool_t *)p)->exiting, memory_order_relaxed);
+  uint32_t l = uvpool__life(p);
+  return (l & (UVPOOL__LIFE_CLOSED | UVPOOL__LIFE_EXITING)) == 0 &&
+         ((l & UVPOOL__LIFE_FORKED) == 0 || (l & UVPOOL__LIFE_CLOSING) != 0);
+}
+
+/* Done callbacks may run: not once exit began (their loop may be gone). */
+static inline bool uvpool__may_deliver(const uvpool_t *p) {
+  return !uvpool__exiting(p);
 }
 
 /* A millisecond timeout or deadline beyond what the nanosecond clock can

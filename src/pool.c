@@ -220,13 +220,13 @@ int uvpool_lane_new(uvpool_t *pool, unsigned max_running, unsigned *lane_out) {
 static int close_begin_locked(uvpool_t *pool, unsigned flags,
                               uvpool_close_cb cb, void *data) {
   uvpool__group_t *g = pool->g;
-  if (pool->closing)
+  if (uvpool__closing(pool))
     return UV_EINVAL;
-  if (atomic_load(&pool->exiting))
+  if (uvpool__exiting(pool))
     return UV_ESHUTDOWN;
-  if (!pool->forked)
+  if (!uvpool__forked(pool))
     uvpool__group_stop_taking_locked(g);
-  pool->closing = true;
+  uvpool__life_set(pool, UVPOOL__LIFE_CLOSING);
   /* The owner's handles close first: a uv_walk() sweep, which visits the
    * async handle first (the oldest), then sees them closing and skips
    * them (see uvpool_from_handle). */
@@ -243,7 +243,7 @@ static int close_begin_locked(uvpool_t *pool, unsigned flags,
   }
   if (flags & UVPOOL_CANCEL_RUNNING)
     uvpool__supply_cancel_running_locked(g, pool);
-  if (pool->forked)
+  if (uvpool__forked(pool))
     pool->async.pending = 0; /* stale from the parent: uv_loop_fork made a
                                 new wake-up fd, so a set flag blocks sends */
   uvpool__keepalive_locked(pool);

@@ -327,8 +327,9 @@ void uvpool__held_cancel_all(uvpool_t *pool, int status) {
 }
 
 bool uvpool__cancelling_queued_locked(const uvpool_t *pool) {
-  return (pool->closing && (pool->close_flags & UVPOOL_CANCEL_PENDING)) ||
-         (atomic_load(&((uvpool_t *)pool)->exiting) &&
+  return (uvpool__closing(pool) &&
+          (pool->close_flags & UVPOOL_CANCEL_PENDING)) ||
+         (uvpool__exiting(pool) &&
           (pool->opts.flags & UVPOOL_EXIT_CANCEL_PENDING));
 }
 

@@ -23,7 +23,7 @@ typedef struct {
 } task_t;
 
 static int submit_check_locked(uvpool_t *pool, size_t n) {
-  if (pool->closing || pool->forked || atomic_load(&pool->exiting))
+  if (!uvpool__accepts_work(pool))
     return UV_ESHUTDOWN;
   if (pool->g->broken != 0)
     return pool->g->broken;
@@ -105,7 +105,7 @@ static bool fast_ok(const uvpool_t *pool) {
    * group's inbox stays open for the other members. */
   return atomic_load_explicit(&((uvpool_t *)pool)->refd,
                               memory_order_relaxed) &&
-         !pool->closing && pool->opts.max_queued == 0 &&
+         !uvpool__closing(pool) && pool->opts.max_queued == 0 &&
          uvpool__supply_workers(pool->g) != 0 &&
          uvpool__monitor_running(pool->g);
 }
