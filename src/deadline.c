@@ -13,7 +13,10 @@ static void deadline_main(void *arg) {
   uvpool__thread_name(g, "-dl");
   uv_mutex_lock(&g->mu);
   while (!d->svc.stop) {
-    uvpool__ext_t *e = d->head;
+    uvpool__ext_t *e =
+        uvpool__list_empty(&d->list)
+            ? NULL
+            : UVPOOL__CONTAINER(d->list.next, uvpool__ext_t, dl_link);
     uint64_t now = uv_hrtime();
     if (e == NULL) {
       uv_cond_wait(&d->svc.cv, &g->mu);
@@ -30,7 +33,7 @@ static void deadline_main(void *arg) {
 }
 
 int uvpool__deadline_init(uvpool__group_t *g) {
-  g->dl.head = g->dl.tail = NULL;
+  uvpool__list_init(&g->dl.list);
   return uvpool__service_init(&g->dl.svc);
 }
 
@@ -42,37 +45,22 @@ int uvpool__deadline_start_locked(uvpool__group_t *g) {
   return uvpool__service_start_locked(g, &g->dl.svc, deadline_main);
 }
 
-/* Sorted insert, scanning from the end: deadlines mostly arrive in order. */
+/* Sorted insert, scanning from the end: deadlines mostly arrive in order.
+ * The thread wakes only for a new soonest deadline. */
 void uvpool__deadline_add_locked(uvpool__group_t *g, uvpool__ext_t *e) {
   uvpool__deadlines_t *d = &g->dl;
-  uvpool__ext_t *pos = d->tail;
-  while (pos != NULL && pos->deadline > e->deadline)
-    pos = pos->dl_prev;
-  e->dl_prev = pos;
-  e->dl_next = pos != NULL ? pos->dl_next : d->head;
-  if (e->dl_next != NULL)
-    e->dl_next->dl_prev = e;
-  else
-    d->tail = e;
-  if (pos != NULL)
-    pos->dl_next = e;
-  else
-    d->head = e;
-  if (d->head == e)
+  uvpool__link_t *pos = d->list.prev;
+  while (pos != &d->list &&
+         UVPOOL__CONTAINER(pos, uvpool__ext_t, dl_link)->deadline > e->deadline)
+    pos = pos->prev;
+  uvpool__list_insert_after(pos, &e->dl_link);
+  if (pos == &d->list)
     uv_cond_signal(&d->svc.cv);
 }
 
 void uvpool__deadline_remove_locked(uvpool__group_t *g, uvpool__ext_t *e) {
-  uvpool__deadlines_t *d = &g->dl;
-  if (e->dl_prev != NULL)
-    e->dl_prev->dl_next = e->dl_next;
-  else
-    d->head = e->dl_next;
-  if (e->dl_next != NULL)
-    e->dl_next->dl_prev = e->dl_prev;
-  else
-    d->tail = e->dl_prev;
-  e->dl_next = e->dl_prev = NULL;
+  (void)g;
+  uvpool__list_remove(&e->dl_link);
 }
 
 /* Stops and joins the deadline thread, if any. Not under mu. */

@@ -24,9 +24,9 @@
 static struct {
   pthread_once_t once;
   uv_mutex_t mu;
-  uvpool_t *pools;
+  uvpool__link_t pools; /* open or closing pools, through reg_link */
   bool exiting;
-} reg = {.once = PTHREAD_ONCE_INIT};
+} reg = {.once = PTHREAD_ONCE_INIT, .pools = {&reg.pools, &reg.pools}};
 
 static void exit_handler(void);
 static void fork_prepare(void);
@@ -47,11 +47,7 @@ int uvpool__registry_add(uvpool_t *pool) {
   if (reg.exiting) {
     rc = UV_ESHUTDOWN;
   } else {
-    pool->reg_prev = NULL;
-    pool->reg_next = reg.pools;
-    if (reg.pools != NULL)
-      reg.pools->reg_prev = pool;
-    reg.pools = pool;
+    uvpool__list_push_front(&reg.pools, &pool->reg_link);
   }
   uv_mutex_unlock(&reg.mu);
   return rc;
@@ -59,13 +55,7 @@ int uvpool__registry_add(uvpool_t *pool) {
 
 void uvpool__registry_remove(uvpool_t *pool) {
   uv_mutex_lock(&reg.mu);
-  if (pool->reg_prev != NULL)
-    pool->reg_prev->reg_next = pool->reg_next;
-  else if (reg.pools == pool)
-    reg.pools = pool->reg_next;
-  if (pool->reg_next != NULL)
-    pool->reg_next->reg_prev = pool->reg_prev;
-  pool->reg_next = pool->reg_prev = NULL;
+  uvpool__list_remove(&pool->reg_link);
   uv_mutex_unlock(&reg.mu);
 }
 
@@ -73,8 +63,9 @@ bool uvpool__registry_has_handle(const uv_handle_t *h) {
   bool found = false;
   pthread_once(&reg.once, reg_init);
   uv_mutex_lock(&reg.mu);
-  for (uvpool_t *p = reg.pools; p != NULL && !found; p = p->reg_next)
-    found = (const uv_handle_t *)&p->async == h || uvpool__owner_handle(p, h);
+  UVPOOL__LIST_EACH(p, &reg.pools, uvpool_t, reg_link)
+  found = found || (const uv_handle_t *)&p->async == h ||
+          uvpool__owner_handle(p, h);
   uv_mutex_unlock(&reg.mu);
   return found;
 }
@@ -166,7 +157,7 @@ static bool exit_look_locked(uvpool__group_t *g, const uvpool__worker_t *me,
   bool busy = false;
   *held = 0;
   *next = UINT64_MAX;
-  for (uvpool_t *p = g->pools; p != NULL; p = p->g_next) {
+  UVPOOL__LIST_EACH(p, &g->pools, uvpool_t, g_link) {
     uint64_t due;
     if (!exiting_member(p))
       continue;
@@ -183,12 +174,11 @@ static bool exit_look_locked(uvpool__group_t *g, const uvpool__worker_t *me,
   return busy;
 }
 
-static void exit_warn_group(const uvpool__group_t *g,
-                            const uvpool__worker_t *me) {
-  for (const uvpool_t *p = g->pools; p != NULL; p = p->g_next)
-    if (exiting_member(p) && (running_of(p, me) > 0 || p->nheld > 0))
-      exit_warn(p, running_of(p, me),
-                uvpool__ms_or_none(p->opts.exit_timeout_ms));
+static void exit_warn_group(uvpool__group_t *g, const uvpool__worker_t *me) {
+  UVPOOL__LIST_EACH(p, &g->pools, uvpool_t, g_link)
+  if (exiting_member(p) && (running_of(p, me) > 0 || p->nheld > 0))
+    exit_warn(p, running_of(p, me),
+              uvpool__ms_or_none(p->opts.exit_timeout_ms));
 }
 
 /* Under g->mu. Waits for the workers to leave and for the held tasks to
@@ -234,7 +224,7 @@ static void exit_handler(void) {
    * exit may fork(), whose handler needs the registry lock. */
   uv_mutex_lock(&reg.mu);
   reg.exiting = true;
-  for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next) {
+  UVPOOL__LIST_EACH(p, &reg.pools, uvpool_t, reg_link) {
     uvpool__group_t *g = p->g;
     if (uvpool__forked(p))
       continue;
@@ -275,7 +265,7 @@ static void exit_handler(void) {
  * Each group's mu is taken once, at its first member in the registry. */
 static void fork_prepare(void) {
   uv_mutex_lock(&reg.mu);
-  for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next) {
+  UVPOOL__LIST_EACH(p, &reg.pools, uvpool_t, reg_link) {
     uvpool__group_t *g = p->g;
     if (g->fork_locked)
       continue;
@@ -289,7 +279,7 @@ static void fork_prepare(void) {
 }
 
 static void fork_parent(void) {
-  for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next) {
+  UVPOOL__LIST_EACH(p, &reg.pools, uvpool_t, reg_link) {
     if (!p->g->fork_locked)
       continue;
     p->g->fork_locked = false;
@@ -355,16 +345,16 @@ static void disown_rest(uvpool_t *p) {
 static void fork_child(void) {
   /* A child forked from work is not a worker of anything. */
   uvpool__forget_worker();
-  for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next)
-    disown_pool(p);
-  for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next) {
+  UVPOOL__LIST_EACH(p, &reg.pools, uvpool_t, reg_link)
+  disown_pool(p);
+  UVPOOL__LIST_EACH(p, &reg.pools, uvpool_t, reg_link) {
     if (!p->g->fork_locked)
       continue;
     p->g->fork_locked = false;
     uvpool__group_fork_child(p->g); /* which also replaces its mu */
   }
-  for (uvpool_t *p = reg.pools; p != NULL; p = p->reg_next)
-    disown_rest(p);
+  UVPOOL__LIST_EACH(p, &reg.pools, uvpool_t, reg_link)
+  disown_rest(p);
   uv_mutex_unlock(&reg.mu);
   uvpool__watchers_run(); /* of the futures disown_pool settled */
 }

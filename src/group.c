@@ -118,11 +118,7 @@ static void group_free(uvpool__group_t *g) {
 
 static void member_link_locked(uvpool__group_t *g, uvpool_t *pool) {
   pool->g = g;
-  pool->g_prev = NULL;
-  pool->g_next = g->pools;
-  if (g->pools != NULL)
-    g->pools->g_prev = pool;
-  g->pools = pool;
+  uvpool__list_push_back(&g->pools, &pool->g_link);
   g->npools++;
   g->nopen++;
 }
@@ -134,6 +130,7 @@ static int group_new(uvpool_t *pool, const uvpool_options_t *opts) {
   if (g == NULL)
     return UV_ENOMEM;
   memset(g, 0, sizeof(*g));
+  uvpool__list_init(&g->pools);
   rc = opts_resolve(g, opts);
   if (rc == 0)
     rc = sync_init(g);
@@ -176,12 +173,7 @@ void uvpool__group_leave(uvpool_t *pool) {
   uvpool__group_t *g = pool->g;
   bool last;
   uv_mutex_lock(&g->mu);
-  if (pool->g_prev != NULL)
-    pool->g_prev->g_next = pool->g_next;
-  else
-    g->pools = pool->g_next;
-  if (pool->g_next != NULL)
-    pool->g_next->g_prev = pool->g_prev;
+  uvpool__list_remove(&pool->g_link);
   /* A member that never began its close (uvpool_new's unwinding) still
    * counts as open. */
   if (uvpool__accepts_work(pool))
@@ -202,9 +194,9 @@ bool uvpool__group_stopping(const uvpool__group_t *g) {
 }
 
 void uvpool__group_poke_locked(uvpool__group_t *g) {
-  for (uvpool_t *p = g->pools; p != NULL; p = p->g_next)
-    if (uvpool__may_send(p))
-      uv_async_send(&p->async);
+  UVPOOL__LIST_EACH(p, &g->pools, uvpool_t, g_link)
+  if (uvpool__may_send(p))
+    uv_async_send(&p->async);
 }
 
 void uvpool__group_stop_threads(uvpool__group_t *g) {

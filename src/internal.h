@@ -2,6 +2,7 @@
 #ifndef UVPOOL_INTERNAL_H
 #define UVPOOL_INTERNAL_H
 
+#include "list.h"
 #include "uvpool.h"
 
 #include <pthread.h>
@@ -70,19 +71,22 @@ typedef struct uvpool__ext_s {
   void *arg;
   int priority;
   unsigned lane;
-  uint64_t deadline; /* uv_hrtime() ns, 0: none */
-  struct uvpool__ext_s *dl_next, *dl_prev;
+  uint64_t deadline;      /* uv_hrtime() ns, 0: none */
+  uvpool__link_t dl_link; /* on the group's deadlines, if it has one */
   uvpool_future_t *f;
 } uvpool__ext_t;
 
+/* A list of futures through their own next and prev (queue.c): the run
+ * queue, a lane's parked tasks, a pool's held tasks. NULL-ended, the
+ * head's prev not kept (see list.h on why not uvpool__link_t). */
 typedef struct {
   uvpool_future_t *head, *tail;
-} uvpool__list_t;
+} uvpool__futures_t;
 
 typedef struct {
-  unsigned max_running;  /* 0: uncapped */
-  unsigned admitted;     /* in the run queue or running */
-  uvpool__list_t parked; /* waiting for a slot, in queue order */
+  unsigned max_running;     /* 0: uncapped */
+  unsigned admitted;        /* in the run queue or running */
+  uvpool__futures_t parked; /* waiting for a slot, in queue order */
 } uvpool__lane_t;
 
 /* Futures live in slabs of UVPOOL__SLAB_SIZE bytes, every slot a future;
@@ -101,7 +105,7 @@ typedef struct uvpool__slab_s {
 typedef struct uvpool__group_s uvpool__group_t;
 
 typedef struct uvpool__worker_s {
-  struct uvpool__worker_s *next, *prev;
+  uvpool__link_t link; /* on the supply's workers, then its zombies */
   uvpool__group_t *g;
   uvpool_future_t *current; /* task it runs, or NULL; under pool->mu */
   uint64_t started;         /* tasks it took; under pool->mu */
@@ -178,8 +182,8 @@ typedef struct {
   _Atomic bool wake_pending; /* a parked worker was signalled */
   /* Under mu, on their own cache line: workers write these per task. */
   UVPOOL__LINE uv_cond_t work_cv; /* parked workers wait here */
-  uvpool__worker_t *workers;      /* alive */
-  uvpool__worker_t *zombies;      /* left, not yet joined */
+  uvpool__link_t workers;         /* alive */
+  uvpool__link_t zombies;         /* left, not yet joined */
   unsigned nstarting;             /* started, not yet past thread_init */
   unsigned nidle, nrunning, npeak, next_id;
   unsigned nleaving;          /* idle workers that decided to leave */
@@ -209,7 +213,7 @@ typedef struct {
  * thread that expires them. Under mu. */
 typedef struct {
   uvpool__service_t svc;
-  uvpool__ext_t *head, *tail;
+  uvpool__link_t list; /* of uvpool__ext_t, through dl_link */
 } uvpool__deadlines_t;
 
 #define UVPOOL__MAGIC 0x75767031u       /* "uvp1": the pool's memory is live */
@@ -238,9 +242,9 @@ struct uvpool__group_s {
   /* mu guards everything below, and every member pool's fields that say
    * "under mu". */
   UVPOOL__LINE uv_mutex_t mu;
-  uv_cond_t drain_cv;    /* the exit handler waits here for workers to leave */
-  uvpool__list_t pend;   /* runnable tasks, by priority then age */
-  uvpool__lane_t *lanes; /* lanes[0] is the default, uncapped */
+  uv_cond_t drain_cv;     /* the exit handler waits here for workers to leave */
+  uvpool__futures_t pend; /* runnable tasks, by priority then age */
+  uvpool__lane_t *lanes;  /* lanes[0] is the default, uncapped */
   unsigned nlanes;
   size_t nlane_parked; /* tasks on the lanes' parked lists */
   uvpool__deadlines_t dl;
@@ -256,7 +260,7 @@ struct uvpool__group_s {
   unsigned nopen;             /* members that take work: neither closing nor
                                  exiting; at 0 idle workers leave */
   unsigned npools;            /* members not yet released */
-  uvpool_t *pools;            /* members, through g_next and g_prev */
+  uvpool__link_t pools;       /* members, through their g_link */
   uvpool__group_t *exit_next; /* the exit handler's list */
 };
 
@@ -317,8 +321,8 @@ struct uvpool_s {
   /* Under the group's mu, from here down to the registry links. */
   UVPOOL__LINE size_t nqueued; /* its tasks in the run queue or parked */
   unsigned nrunning;           /* its tasks on workers */
-  uint64_t inbox_taken; /* its lock-free submits moved to the run queue */
-  uvpool__list_t held;  /* tasks waiting for their dependencies (combine.c) */
+  uint64_t inbox_taken;   /* its lock-free submits moved to the run queue */
+  uvpool__futures_t held; /* tasks waiting for their dependencies (combine.c) */
   size_t nheld;
   uint64_t submitted, completed, failed, cancelled;
   uint64_t outstanding; /* settlements and callbacks not yet delivered */
@@ -330,11 +334,12 @@ struct uvpool_s {
   void *close_data;
   uvpool_future_t *free_local; /* free futures */
   uvpool__slab_t *slabs;
-  uvpool_t *g_next, *g_prev; /* the group's members */
+  uvpool__link_t g_link; /* on its group's list of members */
 
-  /* Exit registry links, under the registry lock; exit_next belongs to
+  /* On the exit registry, under the registry lock; exit_next belongs to
    * the exit handler. */
-  uvpool_t *reg_next, *reg_prev, *exit_next;
+  uvpool__link_t reg_link;
+  uvpool_t *exit_next;
 };
 
 /* Misuse that would corrupt state (a double release): reports fn and what

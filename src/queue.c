@@ -47,7 +47,7 @@ static uint32_t overtaken(const uvpool_future_t *f) {
 /* The head's prev is not kept (it may be stale): taking the head then
  * writes nothing in the next task's line, which is likely in no cache of
  * this core, and the unlock that follows need not wait for it. */
-static void list_unlink(uvpool__list_t *l, uvpool_future_t *f) {
+static void list_unlink(uvpool__futures_t *l, uvpool_future_t *f) {
   if (f == l->head) {
     l->head = f->next;
     if (f->next == NULL)
@@ -65,7 +65,7 @@ static void list_unlink(uvpool__list_t *l, uvpool_future_t *f) {
 }
 
 /* Inserts f after pos (NULL: at the head). */
-static void list_insert_after(uvpool__list_t *l, uvpool_future_t *pos,
+static void list_insert_after(uvpool__futures_t *l, uvpool_future_t *pos,
                               uvpool_future_t *f) {
   f->prev = pos;
   f->next = pos != NULL ? pos->next : l->head;
@@ -79,7 +79,7 @@ static void list_insert_after(uvpool__list_t *l, uvpool_future_t *pos,
     l->head = f;
 }
 
-static void list_insert_ordered(uvpool__list_t *l, uvpool_future_t *f) {
+static void list_insert_ordered(uvpool__futures_t *l, uvpool_future_t *f) {
   int p = prio_of(f);
   uvpool_future_t *pos = l->tail;
   while (pos != NULL && prio_of(pos) < p &&
@@ -147,7 +147,7 @@ static void member_taken(uvpool_t *pool, size_t n) {
  * was written by the loop thread's core: one walk, not two, over lines
  * that are not in this core's cache. */
 static void inbox_append(uvpool__group_t *g, uvpool_future_t *newest) {
-  uvpool__list_t *l = &g->pend;
+  uvpool__futures_t *l = &g->pend;
   uvpool_future_t *f = newest->next, *oldest = newest;
   uvpool_t *run_pool = newest->pool; /* the members' counts, by runs */
   size_t n = 1, run = 1;
@@ -229,10 +229,9 @@ size_t uvpool__runnable_estimate(const uvpool__group_t *g) {
    * was made, and what was taken was pushed: no underflow. */
   size_t n = atomic_load_explicit(&((uvpool__group_t *)g)->nqueued,
                                   memory_order_relaxed);
-  for (uvpool_t *p = g->pools; p != NULL; p = p->g_next)
-    n += (size_t)(atomic_load_explicit(&p->loop_submitted,
-                                       memory_order_relaxed) -
-                  p->inbox_taken);
+  UVPOOL__LIST_EACH(p, &g->pools, uvpool_t, g_link)
+  n += (size_t)(atomic_load_explicit(&p->loop_submitted, memory_order_relaxed) -
+                p->inbox_taken);
   return n;
 }
 

@@ -203,6 +203,8 @@ static void busy_begin(uvpool__worker_t *w, uint64_t now) {
 int uvpool__supply_init(uvpool__group_t *g) {
   uvpool__supply_t *s = &g->supply;
   memset(s, 0, sizeof(*s));
+  uvpool__list_init(&s->workers);
+  uvpool__list_init(&s->zombies);
   return uv_cond_init(&s->work_cv);
 }
 
@@ -273,10 +275,7 @@ int uvpool__supply_spawn_locked(uvpool__group_t *g, size_t incoming) {
     uvpool__free(w);
     return rc;
   }
-  w->next = s->workers;
-  if (s->workers != NULL)
-    s->workers->prev = w;
-  s->workers = w;
+  uvpool__list_push_front(&s->workers, &w->link);
   s->nworkers++;
   s->nidle++;
   s->nstarting++;
@@ -464,10 +463,10 @@ void uvpool__supply_busy_locked(uvpool__group_t *g, bool busy) {
 
 void uvpool__supply_cancel_running_locked(uvpool__group_t *g, uvpool_t *pool) {
   pool->cancel_running = true;
-  for (uvpool__worker_t *w = g->supply.workers; w != NULL; w = w->next)
-    if (w->current != NULL && w->current->pool == pool)
-      atomic_fetch_or_explicit(&w->current->state, UVPOOL__F_CANCEL_REQ,
-                               memory_order_relaxed);
+  UVPOOL__LIST_EACH(w, &g->supply.workers, uvpool__worker_t, link)
+  if (w->current != NULL && w->current->pool == pool)
+    atomic_fetch_or_explicit(&w->current->state, UVPOOL__F_CANCEL_REQ,
+                             memory_order_relaxed);
 }
 
 /* ---- idle workers: spin, then park -------------------------------------- */
@@ -569,9 +568,9 @@ uint64_t uvpool__supply_retire_due_locked(const uvpool__group_t *g) {
   uint64_t due = UINT64_MAX;
   if (!reapable_locked(g))
     return 0;
-  for (const uvpool__worker_t *w = g->supply.workers; w != NULL; w = w->next)
-    if (w->parked && !w->retire_woken && w->idle_since + timeout < due)
-      due = w->idle_since + timeout;
+  UVPOOL__LIST_EACH(w, &g->supply.workers, uvpool__worker_t, link)
+  if (w->parked && !w->retire_woken && w->idle_since + timeout < due)
+    due = w->idle_since + timeout;
   /* None parked yet: look again in a timeout's time. */
   return due != UINT64_MAX ? due : uv_hrtime() + timeout;
 }
@@ -581,24 +580,15 @@ void uvpool__supply_retire_locked(uvpool__group_t *g, uint64_t now) {
   bool due = false;
   if (!reapable_locked(g))
     return;
-  for (uvpool__worker_t *w = g->supply.workers; w != NULL; w = w->next)
-    if (w->parked && !w->retire_woken && now - w->idle_since >= timeout)
-      due = w->retire_woken = true;
+  UVPOOL__LIST_EACH(w, &g->supply.workers, uvpool__worker_t, link)
+  if (w->parked && !w->retire_woken && now - w->idle_since >= timeout)
+    due = w->retire_woken = true;
   /* Each parked worker wakes; those past their timeout leave (park). */
   if (due)
     uv_cond_broadcast(&g->supply.work_cv);
 }
 
 /* ---- leaving ------------------------------------------------------------ */
-
-static void unlink_worker(uvpool__supply_t *s, uvpool__worker_t *w) {
-  if (w->prev != NULL)
-    w->prev->next = w->next;
-  else
-    s->workers = w->next;
-  if (w->next != NULL)
-    w->next->prev = w->prev;
-}
 
 /* The last thing a worker does with the group: move itself to the zombie
  * list and tell whoever joins. The members' async sends happen under mu,
@@ -608,9 +598,8 @@ void uvpool__supply_leave_locked(uvpool__group_t *g, uvpool__worker_t *w) {
   uvpool__supply_t *s = &g->supply;
   set_awake(s, w, false);
   s->nidle--;
-  unlink_worker(s, w);
-  w->next = s->zombies;
-  s->zombies = w;
+  uvpool__list_remove(&w->link);
+  uvpool__list_push_back(&s->zombies, &w->link);
   s->nworkers--;
   if (w->idle_exit)
     s->nleaving--;
@@ -630,29 +619,31 @@ void uvpool__supply_leave_locked(uvpool__group_t *g, uvpool__worker_t *w) {
 }
 
 bool uvpool__supply_reap_due_locked(const uvpool__group_t *g) {
-  return g->supply.zombies != NULL;
+  return !uvpool__list_empty(&g->supply.zombies);
 }
 
 /* Joins the workers that left. Not under mu: a zombie may still be
  * returning from its thread function after its last unlock. */
 void uvpool__supply_reap(uvpool__group_t *g) {
-  uvpool__worker_t *z;
-  uv_mutex_lock(&g->mu);
-  z = g->supply.zombies;
-  g->supply.zombies = NULL;
-  uv_mutex_unlock(&g->mu);
-  while (z != NULL) {
-    uvpool__worker_t *next = z->next;
+  for (;;) {
+    uvpool__worker_t *z = NULL;
+    uv_mutex_lock(&g->mu);
+    if (!uvpool__list_empty(&g->supply.zombies)) {
+      z = UVPOOL__CONTAINER(g->supply.zombies.next, uvpool__worker_t, link);
+      uvpool__list_remove(&z->link);
+    }
+    uv_mutex_unlock(&g->mu);
+    if (z == NULL)
+      return;
     uvpool__thread_join(g, &z->tid);
     uvpool__free(z);
-    z = next;
   }
 }
 
 /* ---- what the monitor asks ---------------------------------------------- */
 
 void uvpool__supply_note_started_locked(uvpool__group_t *g) {
-  for (uvpool__worker_t *w = g->supply.workers; w != NULL; w = w->next) {
+  UVPOOL__LIST_EACH(w, &g->supply.workers, uvpool__worker_t, link) {
     w->mon_seen = w->started;
     w->mon_stuck = 0;
   }
@@ -671,7 +662,7 @@ size_t uvpool__supply_stuck_locked(uvpool__group_t *g, bool saturated,
   unsigned ids[PEEK_MAX];
   bool sleeps[PEEK_MAX];
   size_t n = 0, help = 0;
-  for (uvpool__worker_t *w = g->supply.workers; w != NULL; w = w->next) {
+  UVPOOL__LIST_EACH(w, &g->supply.workers, uvpool__worker_t, link) {
     w->mon_help = false;
     if (w->current == NULL || w->started != w->mon_seen) {
       w->mon_stuck = 0;
@@ -694,7 +685,7 @@ size_t uvpool__supply_stuck_locked(uvpool__group_t *g, bool saturated,
   /* While mu was dropped, workers may have finished their tasks, left or
    * started: count only those still stuck now. */
   help = 0;
-  for (uvpool__worker_t *w = g->supply.workers; w != NULL; w = w->next) {
+  UVPOOL__LIST_EACH(w, &g->supply.workers, uvpool__worker_t, link) {
     for (size_t i = 0; i < n && !w->mon_help; i++)
       w->mon_help = ids[i] == w->id && sleeps[i];
     if (w->mon_help && still_stuck(w))
@@ -742,9 +733,9 @@ unsigned uvpool__supply_others_locked(const uvpool__group_t *g,
 }
 
 bool uvpool__supply_publishing(const uvpool__group_t *g) {
-  for (uvpool__worker_t *w = g->supply.workers; w != NULL; w = w->next)
-    if (atomic_load_explicit(&w->pubseq, memory_order_acquire) & 1u)
-      return true;
+  UVPOOL__LIST_EACH(w, &g->supply.workers, uvpool__worker_t, link)
+  if (atomic_load_explicit(&w->pubseq, memory_order_acquire) & 1u)
+    return true;
   return false;
 }
 
@@ -755,13 +746,13 @@ bool uvpool__supply_publishing(const uvpool__group_t *g) {
 void uvpool__supply_quiesce(uvpool__group_t *g) {
   bool waiting = true;
   uv_mutex_lock(&g->mu);
-  for (uvpool__worker_t *w = g->supply.workers; w != NULL; w = w->next) {
+  UVPOOL__LIST_EACH(w, &g->supply.workers, uvpool__worker_t, link) {
     uint32_t seq = atomic_load_explicit(&w->pubseq, memory_order_acquire);
     w->pub_wait = (seq & 1u) ? seq : 0;
   }
   while (waiting) {
     waiting = false;
-    for (uvpool__worker_t *w = g->supply.workers; w != NULL; w = w->next) {
+    UVPOOL__LIST_EACH(w, &g->supply.workers, uvpool__worker_t, link) {
       if (w->pub_wait != 0 &&
           atomic_load_explicit(&w->pubseq, memory_order_acquire) == w->pub_wait)
         waiting = true;
@@ -777,11 +768,11 @@ void uvpool__supply_quiesce(uvpool__group_t *g) {
   uv_mutex_unlock(&g->mu);
 }
 
-static void free_workers(uvpool__worker_t *w) {
-  while (w != NULL) {
-    uvpool__worker_t *next = w->next;
+static void free_workers(uvpool__link_t *list) {
+  while (!uvpool__list_empty(list)) {
+    uvpool__worker_t *w = UVPOOL__CONTAINER(list->next, uvpool__worker_t, link);
+    uvpool__list_remove(&w->link);
     uvpool__free(w);
-    w = next;
   }
 }
 
@@ -790,16 +781,15 @@ static void free_workers(uvpool__worker_t *w) {
  * the counts start from nothing. */
 void uvpool__supply_fork_child(uvpool__group_t *g) {
   uvpool__supply_t *s = &g->supply;
-  for (uvpool__worker_t *w = s->workers; w != NULL; w = w->next) {
+  UVPOOL__LIST_EACH(w, &s->workers, uvpool__worker_t, link) {
     if (w->current != NULL)
       uvpool__settle_task_locked(w->current->pool, w->current, UVPOOL_CANCELLED,
                                  UV_ECANCELED, NULL);
     if (w->quiet != NULL)
       uvpool__done_push_chain(w->quiet_pool, w->quiet, w->quiet_last);
   }
-  free_workers(s->workers);
-  free_workers(s->zombies);
-  s->workers = s->zombies = NULL;
+  free_workers(&s->workers);
+  free_workers(&s->zombies);
   s->nidle = s->nrunning = s->nleaving = s->nstarting = 0;
   atomic_store(&s->nworkers, 0);
   atomic_store(&s->nparked, 0);

@@ -62,7 +62,7 @@ static bool no_deadlines(void *arg) {
   uvpool_t *p = arg;
   bool r;
   uv_mutex_lock(&p->g->mu);
-  r = p->g->dl.head == NULL;
+  r = uvpool__list_empty(&p->g->dl.list);
   uv_mutex_unlock(&p->g->mu);
   return r;
 }
