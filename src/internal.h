@@ -107,8 +107,8 @@ typedef struct uvpool__group_s uvpool__group_t;
 typedef struct uvpool__worker_s {
   uvpool__link_t link; /* on the supply's workers, then its zombies */
   uvpool__group_t *g;
-  uvpool_future_t *current; /* task it runs, or NULL; under pool->mu */
-  uint64_t started;         /* tasks it took; under pool->mu */
+  uvpool_future_t *current; /* task it runs, or NULL; under g->mu */
+  uint64_t started;         /* tasks it took; under g->mu */
   uint64_t mon_seen;        /* started at the monitor's last tick */
   unsigned mon_stuck;       /* ticks it was seen stuck on one task */
   bool mon_help;            /* the monitor's tick counts it as stuck */
@@ -432,7 +432,7 @@ UVPOOL__HIDDEN void uvpool__free_loop_release(uvpool_t *pool);
 UVPOOL__HIDDEN bool uvpool__free_loop_refill_locked(uvpool_t *pool,
                                                     size_t want);
 
-/* queue.c: the pending queue and lanes, under pool->mu. */
+/* queue.c: the inbox, the run queue and lanes, under g->mu. */
 UVPOOL__HIDDEN uvpool__ext_t *uvpool__ext_of(const uvpool_future_t *f);
 UVPOOL__HIDDEN void uvpool__pend_push(uvpool__group_t *g, uvpool_future_t *f);
 UVPOOL__HIDDEN uvpool_future_t *uvpool__pend_pop(uvpool__group_t *g);
@@ -496,7 +496,7 @@ UVPOOL__HIDDEN int uvpool__submit_borrowed(uvpool_t *pool, uvpool_work_cb work,
 UVPOOL__HIDDEN void uvpool__future_init(uvpool_future_t *f, uint32_t state,
                                         unsigned refs);
 
-/* monitor.c: a per-pool thread that watches the queue for stuck workers. */
+/* monitor.c: a per-group thread that watches the queue for stuck workers. */
 UVPOOL__HIDDEN int uvpool__monitor_init(uvpool__group_t *g);
 UVPOOL__HIDDEN void uvpool__monitor_destroy(uvpool__group_t *g);
 UVPOOL__HIDDEN int uvpool__monitor_start_locked(uvpool__group_t *g);

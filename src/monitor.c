@@ -1,7 +1,7 @@
-/* The monitor: one thread per pool that decides when more workers are
+/* The monitor: one thread per group that decides when more workers are
  * needed, so that neither submit nor the workers have to guess.
  *
- * Submit starts a worker only when the pool has none. A burst of short
+ * Submit starts a worker only when the group has none. A burst of short
  * tasks is then served by the workers already awake (on a machine with few
  * cores, more threads would only take CPU from the loop thread and from
  * each other), while tasks that block are noticed here: the monitor,

@@ -1,19 +1,28 @@
 /* uvpool: the executor's public entry points.
  *
  * Design notes (the invariants the other files rely on):
- * 1. One mutex per pool (mu) guards the pending queue, the worker lists
- *    and the counters. The exceptions are lock-free and each has its rule
- *    where it lives: the loop thread's submits (the inbox, queue.c, and
- *    uvpool__supply_kick, supply.c), the done list (queue.c) and the free stack
- *    (future.c). Work and done callbacks run with no uvpool lock held, so
- *    they may call any uvpool function, exit() or fork().
- * 2. Lock order: exit registry lock, then pool->mu, then a future's
- *    F_LOCK bit. No code takes them the other way round. The owner lock
+ * 0. Two owners. A group (group.c) owns what workers touch: the run
+ *    queue and lanes (queue.c), the workers (supply.c, worker.c), the
+ *    monitor and the deadline thread (monitor.c, deadline.c, on
+ *    service.c). A pool owns what its loop touches: the handle and the
+ *    delivery (deliver.c), its futures (future.c), its counters, its
+ *    close, its lifecycle (one word of stages, internal.h). A pool made
+ *    without share is a group of one; a task finds its pool through its
+ *    future (f->pool).
+ * 1. One mutex per group (g->mu) guards the run queue, the worker lists
+ *    and every member pool's counters. The exceptions are lock-free and
+ *    each has its rule where it lives: the loop threads' submits (the
+ *    inbox, queue.c, and uvpool__supply_kick, supply.c), the done list
+ *    (deliver.c) and the free stack (future.c). Work and done callbacks
+ *    run with no uvpool lock held, so they may call any uvpool function,
+ *    exit() or fork().
+ * 2. Lock order: exit registry lock, then g->mu, then a future's F_LOCK
+ *    bit. No code takes them the other way round. The owner lock
  *    (owner.c), which guards the runner's private state, is taken before
- *    pool->mu, or only tried under it; it is waited for with no lock held.
- *    Watchers (combine.c) run with no lock held: a settler under pool->mu
+ *    g->mu, or only tried under it; it is waited for with no lock held.
+ *    Watchers (combine.c) run with no lock held: a settler under g->mu
  *    leaves them for after its unlock (uvpool__watchers_run).
- * 3. A future is on at most one list at a time: pending queue, a worker's
+ * 3. A future is on at most one list at a time: run queue, a worker's
  *    hands (the task it runs, or a settled fire-and-forget future it
  *    keeps for a batch push), the done list, or the free list. The pool
  *    owns one reference from submit until its first delivery; requeueing
@@ -21,17 +30,20 @@
  * 3b. The loop thread is the thread that runs the loop (owner.c), seen at
  *    every iteration; loop-only libuv calls (uv_ref, uv_close) are made by
  *    the holder of the owner lock or from the pool's own callbacks.
- * 4. Results reach the loop only through the done list plus one
- *    uv_async_send. A worker pushes and sends without mu but before it
- *    idles or leaves the pool; every other thread does both under mu. The
- *    loop closes the handle only after seeing, under mu, that no worker
- *    is left and nothing is undelivered, so no send can race uv_close.
- *    Once process exit began nothing sends, and while the loop thread
- *    spins on the done list for work it just submitted (deliver.c) a push
- *    need not send: the loop sees it.
+ * 4. Results reach the loop only through the pool's done list plus one
+ *    uv_async_send. A worker pushes and sends without mu, inside its
+ *    publish window (pubseq odd, worker.c); every other thread does both
+ *    under mu. A close decides to finish under mu once nothing of the pool
+ *    is queued, running or undelivered; the last member's close also
+ *    waits for every worker to leave, any other waits for the publish
+ *    windows open at that moment to end (uvpool__supply_quiesce). So no
+ *    send races uv_close. Once process exit began nothing sends, and while
+ *    the loop thread spins on the done list for work it just submitted
+ *    (deliver.c) a push need not send: the loop sees it.
  * 5. pool->live counts the open pool plus every future not on the free
- *    list; memory (slabs, mutex) is released when it drops to zero, so
- *    futures outlive their pool's close.
+ *    list; memory (slabs) is released when it drops to zero, so futures
+ *    outlive their pool's close. A group's memory lives until its last
+ *    member's; every thread of the group is joined before (g->nthreads).
  * 6. uvpool_submit either queues the task and guarantees a worker will
  *    take it, or changes nothing and returns an error. Every rule that
  *    starts, wakes, spins, parks or retires a worker lives in supply.c;

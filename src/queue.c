@@ -1,10 +1,12 @@
-/* The inbox, the run queue and the lanes.
+/* The inbox, the run queue and the lanes: a group's, shared by its pools.
  *
- * Inbox: plain tasks submitted on the loop thread skip pool->mu. They are
- * pushed on a multi-producer stack (Treiber's, like the done list) whose
- * low bit, INBOX_CLOSED, refuses further pushes once the pool stops
- * taking work; futures are 64-byte aligned, so the bit is free. Whoever
- * holds mu and needs the run queue complete (a cancel, a locked submit,
+ * Inbox: plain tasks submitted on a member's loop thread skip g->mu. They
+ * are pushed on a multi-producer stack (Treiber's, like the done list)
+ * whose low bit, INBOX_CLOSED, refuses further pushes once the group stops
+ * taking work (exit, a broken group, a fork child); a member's own close
+ * stops its pushes earlier, under the owner lock, which uvpool_close
+ * takes (see submit.c). Futures are 64-byte aligned, so the bit is free.
+ * Whoever holds mu and needs the run queue complete (a cancel, a locked submit,
  * stats, a worker whose run queue ran dry) first moves the whole inbox to
  * the run queue's tail in submission order. Every push into the run queue
  * is preceded by that move, so tasks keep one global submission order,
@@ -12,11 +14,12 @@
  * are younger, see uvpool__pend_pop).
  *
  * Run queue: one doubly linked list (O(1) cancel), ordered by priority,
- * FIFO within a priority. Starvation rule: a queued task can be overtaken
- * by later, higher-priority tasks at most UVPOOL__MAX_OVERTAKE (32) times;
- * after that it is a barrier that no later task passes. So a task starts
- * after at most 32 tasks submitted after it. Equal priorities (every plain
- * uvpool_submit) append at the tail in O(1).
+ * FIFO within a priority, across the group's pools. Each task counts in
+ * its pool's nqueued (its stats, its max_queued, its close) as well. Starvation
+ * rule: a queued task can be overtaken by later, higher-priority tasks at most
+ * UVPOOL__MAX_OVERTAKE (32) times; after that it is a barrier that no later
+ * task passes. So a task starts after at most 32 tasks submitted after it.
+ * Equal priorities (every plain uvpool_submit) append at the tail in O(1).
  *
  * Lanes: a lane with max_running > 0 admits that many of its tasks to the
  * run queue (or to workers) at a time; the rest wait on the lane's parked

@@ -1,4 +1,4 @@
-/* Worker supply: how many workers a pool has, and what an idle one does.
+/* Worker supply: how many workers a group has, and what an idle one does.
  * Every rule that starts, wakes, spins, parks or retires a worker lives
  * here, and so do the counts those rules read (uvpool__supply_t); other
  * files change them only through these functions. The monitor thread
@@ -21,7 +21,7 @@
  * for a worker (lane-parked ones do not), and fewer than max_workers. A
  * starting worker is supply for every caller (submit, the monitor, a
  * leaving worker, exit), however long it takes to start. Submit starts one
- * only when the pool has none; the monitor adds the others (monitor.c).
+ * only when the group has none; the monitor adds the others (monitor.c).
  *
  * Waking (supply_kick): a task queued while a worker spins needs nothing;
  * while workers are parked, one is signalled, unless one already was; with
