@@ -52,9 +52,12 @@ typedef struct {
  * keeps up to UVPOOL__QUIET_MAX of them and pushes them on the done list
  * in one step: one contended exchange and at most one wake-up of the loop
  * per batch instead of per task. It pushes what it keeps before it looks
- * for work in vain, so nothing waits on a batch while the worker idles;
- * while it runs a long task, the loop is kept alive by that task anyway.
- * quiet_flush pushes a batch that is not empty. */
+ * for work in vain, so nothing waits on a batch while the worker idles.
+ * A batch holds futures of one pool only, the pool whose task the worker
+ * runs next: while that task runs, it keeps its loop alive anyway, and
+ * another pool of the group (whose loop may want to return, or to close)
+ * never waits for a task that is not its own. quiet_flush pushes a batch
+ * that is not empty. */
 static void quiet_flush(uvpool__worker_t *w) {
   uvpool__done_push_chain(w->quiet_pool, w->quiet, w->quiet_last);
   w->quiet = w->quiet_last = NULL;
@@ -62,12 +65,8 @@ static void quiet_flush(uvpool__worker_t *w) {
   w->nquiet = 0;
 }
 
-/* A batch goes to one pool's done list: a future of another pool first
- * pushes what is kept. */
 static void quiet_keep(uvpool_t *pool, uvpool__worker_t *w,
                        uvpool_future_t *f) {
-  if (w->quiet != NULL && w->quiet_pool != pool)
-    quiet_flush(w);
   w->quiet_pool = pool;
   f->next = w->quiet;
   if (w->quiet == NULL)
@@ -79,14 +78,20 @@ static void quiet_keep(uvpool_t *pool, uvpool__worker_t *w,
 
 /* Publishes o outside mu: waiters wake and the loop is told (or, for a
  * future nothing observes, the batch grows), without making the next
- * submit or pop wait for it. */
-static void publish(uvpool__worker_t *w, outcome_t *o) {
+ * submit or pop wait for it. next: the pool whose task runs next, or NULL
+ * (none): a batch of another pool is pushed now. */
+static void publish(uvpool__worker_t *w, outcome_t *o, const uvpool_t *next) {
   uvpool_t *pool;
   if (o->f == NULL)
     return;
   pool = o->f->pool;
-  if (uvpool__settle_ran(pool, o->f, o->st, o->rc, o->result))
+  if (uvpool__settle_ran(pool, o->f, o->st, o->rc, o->result)) {
+    if (w->quiet != NULL && w->quiet_pool != pool)
+      quiet_flush(w);
     quiet_keep(pool, w, o->f);
+  }
+  if (w->quiet != NULL && w->quiet_pool != next)
+    quiet_flush(w);
   o->f = NULL;
   pub_end(w);
   /* Combinations and dependent tasks that waited for f: see combine.c. */
@@ -143,7 +148,7 @@ static void run_task(uvpool__group_t *g, uvpool__worker_t *w,
     uvpool__free(e);
   }
   uv_mutex_unlock(&g->mu);
-  publish(w, o);
+  publish(w, o, pool);
   /* Some tasks are timed, for the supply's hand-on rule: two clock reads
    * on every task would cost empty tasks a good share of their time. */
   uint64_t t0 = w->started % UVPOOL__TASK_SAMPLE == 0 ? uv_hrtime() : 0;
@@ -164,7 +169,7 @@ static bool publish_held_locked(uvpool__group_t *g, uvpool__worker_t *w,
                                 outcome_t *o) {
   if (o->f != NULL) {
     uv_mutex_unlock(&g->mu);
-    publish(w, o);
+    publish(w, o, NULL);
     uv_mutex_lock(&g->mu);
     return true;
   }

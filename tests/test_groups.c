@@ -441,6 +441,32 @@ static void first_pool_may_close_first(void **state) {
   t_loop_free(t.l2);
 }
 
+/* A worker keeps settled fire-and-forget futures for a batch push; one
+ * of another pool's is pushed before the worker runs this pool's task, so
+ * the other loop never waits for it. */
+static void loop_never_waits_for_another_pools_task(void **state) {
+  two_t t;
+  t_gate_t *hold = t_gate_new();
+  uvpool_future_t *holder;
+  int rc = 1;
+  (void)state;
+  two_open(&t, 1);
+  assert_int_equal(uvpool_submit(t.p2, t_work_ok, NULL, NULL), 0);
+  assert_int_equal(uvpool_submit(t.p1, t_work_gate, hold, &holder), 0);
+  uv_sem_wait(&hold->started); /* p2's task ran before, on this worker */
+  for (int i = 0; i < 100000 && rc != 0; i++) {
+    rc = uv_run(t.l2, UV_RUN_NOWAIT);
+    sched_yield();
+  }
+  assert_int_equal(rc, 0); /* loop 2 has nothing left while p1's task runs */
+  assert_int_equal(t_stats(t.p2).completed, 1);
+  uv_sem_post(&hold->go);
+  assert_int_equal(uvpool_future_wait(holder, -1), 0);
+  uvpool_future_unref(holder);
+  two_close(&t);
+  t_gate_free(hold);
+}
+
 /* ---- two loops in two threads ------------------------------------------- */
 
 #define CROSS_TASKS 2000
@@ -534,6 +560,7 @@ int main(void) {
       T_TEST(close_cancels_only_its_own_queued_tasks),
       T_TEST(close_waits_for_its_own_running_task_only),
       T_TEST(first_pool_may_close_first),
+      T_TEST(loop_never_waits_for_another_pools_task),
       T_TEST(two_loops_in_two_threads_submit_to_each_others_pools),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -847,15 +847,25 @@ static void cb_count(uvpool_future_t *f, void *data) {
   g_cbs++;
 }
 
-/* One worker runs a held task (g_run), a second task is queued
- * (g_queued), both with a callback; fork(); in_child runs in the child,
- * which then exits 0; the parent then finishes normally. */
-static int fork_inherited(void (*in_child)(void)) {
+static uvpool_t *g_pool2; /* with fork_with(true, ...): shares g_pool */
+
+/* One worker runs a held task of g_pool (g_run), a second task is queued
+ * (g_queued; in g_pool2, a pool sharing g_pool's worker, with group),
+ * both with a callback; fork(); in_child runs in the child, which then
+ * exits 0; the parent then finishes normally. */
+static int fork_with(bool group, void (*in_child)(void)) {
   int closed = 0;
   pid_t pid;
   g_pool = pool_new_max(1);
+  if (group) {
+    uvpool_options_t o;
+    uvpool_options_init(&o);
+    o.share = g_pool;
+    g_pool2 = pool_new(&o);
+  }
   check(uvpool_submit(g_pool, work_started_hold, NULL, &g_run), "submit");
-  check(uvpool_submit(g_pool, work_noop, NULL, &g_queued), "submit");
+  check(uvpool_submit(group ? g_pool2 : g_pool, work_noop, NULL, &g_queued),
+        "submit");
   check(uvpool_future_on_done(g_run, cb_count, NULL), "on_done");
   check(uvpool_future_on_done(g_queued, cb_count, NULL), "on_done");
   uv_sem_wait(&g_started);
@@ -871,10 +881,16 @@ static int fork_inherited(void (*in_child)(void)) {
   hold_release();
   precond(uv_run(&g_loop, UV_RUN_DEFAULT) == 0, "the loop ran down");
   precond(g_cbs == 2, "the parent's callbacks ran");
+  if (group)
+    check(uvpool_close(g_pool2, 0, on_closed, &closed), "uvpool_close");
   check(uvpool_close(g_pool, 0, on_closed, &closed), "uvpool_close");
   precond(uv_run(&g_loop, UV_RUN_DEFAULT) == 0, "the loop ran down");
-  precond(closed, "the parent's pool closed");
+  precond(closed == (group ? 2 : 1), "the parent's pools closed");
   return 0;
+}
+
+static int fork_inherited(void (*in_child)(void)) {
+  return fork_with(false, in_child);
 }
 
 static void child_submit(void) {
@@ -954,8 +970,6 @@ static int sc_group_pools(void) {
   return 0;
 }
 
-static uvpool_t *g_pool2;
-
 /* In a fork child: both inherited members close; the inherited group
  * cannot be shared; a new pool works. */
 static void child_group(void) {
@@ -983,39 +997,7 @@ static void child_group(void) {
   fact("child_new_closed", "%d", closed);
 }
 
-/* One worker of a two-pool group runs a held task of the first pool
- * (g_run); a task of the second waits (g_queued); fork(). */
-static int sc_fork_group(void) {
-  uvpool_options_t o;
-  int closed = 0;
-  pid_t pid;
-  g_pool = pool_new_max(1);
-  uvpool_options_init(&o);
-  o.share = g_pool;
-  g_pool2 = pool_new(&o);
-  check(uvpool_submit(g_pool, work_started_hold, NULL, &g_run), "submit");
-  check(uvpool_submit(g_pool2, work_noop, NULL, &g_queued), "submit");
-  check(uvpool_future_on_done(g_run, cb_count, NULL), "on_done");
-  check(uvpool_future_on_done(g_queued, cb_count, NULL), "on_done");
-  uv_sem_wait(&g_started);
-  await_monitor_started();
-  pid = fork();
-  if (pid < 0)
-    die("fork", errno);
-  if (pid == 0) {
-    child_group();
-    exit(0);
-  }
-  record_child("child", pid);
-  hold_release();
-  precond(uv_run(&g_loop, UV_RUN_DEFAULT) == 0, "the loop ran down");
-  precond(g_cbs == 2, "the parent's callbacks ran");
-  check(uvpool_close(g_pool2, 0, on_closed, &closed), "uvpool_close");
-  check(uvpool_close(g_pool, 0, on_closed, &closed), "uvpool_close");
-  precond(uv_run(&g_loop, UV_RUN_DEFAULT) == 0, "the loop ran down");
-  precond(closed == 2, "the parent's pools closed");
-  return 0;
-}
+static int sc_fork_group(void) { return fork_with(true, child_group); }
 
 /* ---- scenarios: races around exit, made deterministic -------------------- */
 
