@@ -205,6 +205,33 @@ void uvpool__group_stop_threads(uvpool__group_t *g) {
   uvpool__supply_reap(g);
 }
 
+/* Every thread of a group (workers, the monitor, the deadline thread)
+ * counts in nthreads from its creation until it has been joined, whoever
+ * created it and however late it first runs; the group's memory is
+ * released only when none is left. Once a close decided to stop the
+ * group's threads (stopped, set under mu when no member took work and no
+ * worker was left), no thread is created any more: a thread that decided
+ * to start one before that, on what it saw then, is refused. */
+int uvpool__thread_start_locked(uvpool__group_t *g, uv_thread_t *tid,
+                                size_t stack, void (*fn)(void *), void *arg) {
+  int rc;
+  if (g->stopped)
+    return UV_ESHUTDOWN;
+  rc = uvpool__thread_create(tid, stack, fn, arg);
+  if (rc == 0) {
+    g->nthreads++;
+    uvpool__hook(UVPOOL__HOOK_THREAD_CREATED, g->root);
+  }
+  return rc;
+}
+
+void uvpool__thread_join(uvpool__group_t *g, uv_thread_t *tid) {
+  uv_thread_join(tid);
+  uv_mutex_lock(&g->mu);
+  g->nthreads--;
+  uv_mutex_unlock(&g->mu);
+}
+
 void uvpool__group_fork_child(uvpool__group_t *g) {
   g->forked = true;
   uvpool__inbox_close(g);

@@ -640,13 +640,6 @@ UVPOOL__HIDDEN void uvpool__keepalive_locked(uvpool_t *pool);
 
 /* pool.c */
 UVPOOL__HIDDEN void uvpool__pool_release(uvpool_t *pool);
-/* Under mu: starts one of the pool's threads, counted in nthreads until
- * uvpool__thread_join; UV_ESHUTDOWN once the close decided to finish. */
-UVPOOL__HIDDEN int uvpool__thread_start_locked(uvpool__group_t *g,
-                                               uv_thread_t *tid, size_t stack,
-                                               void (*fn)(void *), void *arg);
-/* Not under mu: joins a thread started by uvpool__thread_start_locked. */
-UVPOOL__HIDDEN void uvpool__thread_join(uvpool__group_t *g, uv_thread_t *tid);
 
 /* service.c: the group's service threads, and thread names. */
 /* Names the calling thread "<group name><suffix>" (15 characters). */
@@ -685,6 +678,13 @@ UVPOOL__HIDDEN void uvpool__group_poke_locked(uvpool__group_t *g);
  * that left. */
 UVPOOL__HIDDEN void uvpool__group_stop_threads(uvpool__group_t *g);
 UVPOOL__HIDDEN void uvpool__group_fork_child(uvpool__group_t *g);
+/* Under mu: starts one of the group's threads, counted in nthreads until
+ * uvpool__thread_join; UV_ESHUTDOWN once the group's threads stopped. */
+UVPOOL__HIDDEN int uvpool__thread_start_locked(uvpool__group_t *g,
+                                               uv_thread_t *tid, size_t stack,
+                                               void (*fn)(void *), void *arg);
+/* Not under mu: joins a thread started by uvpool__thread_start_locked. */
+UVPOOL__HIDDEN void uvpool__thread_join(uvpool__group_t *g, uv_thread_t *tid);
 
 /* owner.c */
 UVPOOL__HIDDEN int uvpool__owner_init(uvpool_t *pool);

@@ -166,33 +166,6 @@ void uvpool_unref(uvpool_t *pool) {
   uvpool__pool_release(pool);
 }
 
-/* Every thread of a group (workers, the monitor, the deadline thread)
- * counts in nthreads from its creation until it has been joined, whoever
- * created it and however late it first runs; the group's memory is
- * released only when none is left. Once a close decided to stop the
- * group's threads (stopped, set under mu when no member took work and no
- * worker was left), no thread is created any more: a thread that decided
- * to start one before that, on what it saw then, is refused. */
-int uvpool__thread_start_locked(uvpool__group_t *g, uv_thread_t *tid,
-                                size_t stack, void (*fn)(void *), void *arg) {
-  int rc;
-  if (g->stopped)
-    return UV_ESHUTDOWN;
-  rc = uvpool__thread_create(tid, stack, fn, arg);
-  if (rc == 0) {
-    g->nthreads++;
-    uvpool__hook(UVPOOL__HOOK_THREAD_CREATED, g->root);
-  }
-  return rc;
-}
-
-void uvpool__thread_join(uvpool__group_t *g, uv_thread_t *tid) {
-  uv_thread_join(tid);
-  uv_mutex_lock(&g->mu);
-  g->nthreads--;
-  uv_mutex_unlock(&g->mu);
-}
-
 /* Lanes belong to the group: a lane made on one member is valid on
  * every member. */
 int uvpool_lane_new(uvpool_t *pool, unsigned max_running, unsigned *lane_out) {
