@@ -21,11 +21,16 @@ typedef struct uvpool__link_s {
   ((type *)(void *)((char *)(l)-offsetof(type, field)))
 
 /* Iterates var (a type *) over the elements of the list at head, linked
- * through their member field; var may not be removed meanwhile. */
+ * through their member field; var may not be removed meanwhile. The
+ * sentinel is never taken for an element (it is none). */
 #define UVPOOL__LIST_EACH(var, head, type, field)                              \
-  for (type *var = UVPOOL__CONTAINER((head)->next, type, field);               \
-       &var->field != (head);                                                  \
-       var = UVPOOL__CONTAINER(var->field.next, type, field))
+  for (type *var = uvpool__list_empty(head)                                    \
+                       ? NULL                                                  \
+                       : UVPOOL__CONTAINER((head)->next, type, field);         \
+       var != NULL;                                                            \
+       var = var->field.next == (head)                                         \
+                 ? NULL                                                        \
+                 : UVPOOL__CONTAINER(var->field.next, type, field))
 
 /* An empty list, or a link on no list. */
 static inline void uvpool__list_init(uvpool__link_t *head) {
