@@ -100,8 +100,10 @@ void uvpool__on_handle_closed(uv_handle_t *h) {
 }
 
 /* Under mu. A close finishes once nothing of the pool is queued, running
- * or undelivered; and, when no member of its group takes work any more,
- * once no worker is left: then this close stops the group's threads. */
+ * or undelivered. The last member of its group to get there, once no
+ * member takes work any more, also waits for every worker to leave and
+ * then stops the group's threads: a member still closing may have
+ * accepted work (a task held for its dependencies) that needs them. */
 static bool close_can_finish_locked(uvpool_t *pool, bool *stop_group) {
   uvpool__group_t *g = pool->g;
   if (!uvpool__closing(pool) || atomic_load(&pool->done) != NULL ||
@@ -110,11 +112,12 @@ static bool close_can_finish_locked(uvpool_t *pool, bool *stop_group) {
   uvpool__inbox_drain_locked(g);
   if (uvpool__queued(pool) != 0)
     return false;
-  *stop_group = g->nopen == 0 || g->forked;
+  *stop_group = (g->nopen == 0 && g->nundecided == 1) || g->forked;
   if (*stop_group && uvpool__supply_workers(g) != 0)
     return false;
   if (*stop_group)
     g->stopped = true; /* no thread of the group starts from here on */
+  g->nundecided--;
   return true;
 }
 

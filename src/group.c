@@ -121,6 +121,7 @@ static void member_link_locked(uvpool__group_t *g, uvpool_t *pool) {
   uvpool__list_push_back(&g->pools, &pool->g_link);
   g->npools++;
   g->nopen++;
+  g->nundecided++;
 }
 
 static int group_new(uvpool_t *pool, const uvpool_options_t *opts) {
@@ -175,9 +176,12 @@ void uvpool__group_leave(uvpool_t *pool) {
   uv_mutex_lock(&g->mu);
   uvpool__list_remove(&pool->g_link);
   /* A member that never began its close (uvpool_new's unwinding) still
-   * counts as open. */
+   * counts as open and undecided. */
   if (uvpool__accepts_work(pool))
-    g->nopen--;
+    uvpool__group_stop_taking_locked(g);
+  if (!uvpool__closed(pool))
+    g->nundecided--;
+  uvpool__exit_changed_locked(g);
   last = --g->npools == 0;
   uv_mutex_unlock(&g->mu);
   if (last)

@@ -260,6 +260,8 @@ struct uvpool__group_s {
   unsigned nopen;             /* members that take work: neither closing nor
                                  exiting; at 0 idle workers leave */
   unsigned npools;            /* members not yet released */
+  unsigned nundecided;        /* members whose close has not decided to
+                                 finish: the last one stops the threads */
   uvpool__link_t pools;       /* members, through their g_link */
   uvpool__group_t *exit_next; /* the exit handler's list */
 };
@@ -372,6 +374,8 @@ typedef enum {
   UVPOOL__HOOK_MONITOR_TICK,   /* the monitor ended a tick, under mu */
   UVPOOL__HOOK_WORKER_IDLE,    /* a worker found no task: it will spin or
                                   park next; mu dropped for the hook */
+  UVPOOL__HOOK_POOL_JOINED,    /* uvpool_new: the pool joined its group,
+                                  its handle is not set up yet; no lock */
 } uvpool__hook_point_t;
 typedef void (*uvpool__hook_fn)(uvpool__hook_point_t point, const void *pool);
 UVPOOL__HIDDEN void uvpool__hook_set(uvpool__hook_fn fn);
@@ -819,6 +823,7 @@ static inline bool uvpool__spin_until(void *obj, uint64_t until,
  * (a fork child's disown clears CLOSING: the parent's close is not the
  * child's). Written under mu; read under mu, or without it as a hint, or
  * by the owner, whose own calls set CLOSING. */
+#define UVPOOL__LIFE_READY 0x10u  /* its handle is set up (uvpool_new) */
 #define UVPOOL__LIFE_CLOSING 0x1u /* uvpool_close began */
 #define UVPOOL__LIFE_CLOSED                                                    \
   0x2u                            /* the close decided to finish: no more      \
@@ -860,13 +865,15 @@ static inline bool uvpool__accepts_work(const uvpool_t *p) {
                              UVPOOL__LIFE_EXITING | UVPOOL__LIFE_FORKED)) == 0;
 }
 
-/* A push may wake the loop with uv_async_send: not once the close decided
- * to finish (the handle closes), not once exit began (the loop may be
- * gone), not in a fork child before the child closes the pool (the
- * parent's wake-up state is stale). */
+/* A push may wake the loop with uv_async_send: not before the handle is
+ * set up (a group may list a pool uvpool_new is still making), not once
+ * the close decided to finish (the handle closes), not once exit began
+ * (the loop may be gone), not in a fork child before the child closes the
+ * pool (the parent's wake-up state is stale). */
 static inline bool uvpool__may_send(const uvpool_t *p) {
   uint32_t l = uvpool__life(p);
-  return (l & (UVPOOL__LIFE_CLOSED | UVPOOL__LIFE_EXITING)) == 0 &&
+  return (l & UVPOOL__LIFE_READY) != 0 &&
+         (l & (UVPOOL__LIFE_CLOSED | UVPOOL__LIFE_EXITING)) == 0 &&
          ((l & UVPOOL__LIFE_FORKED) == 0 || (l & UVPOOL__LIFE_CLOSING) != 0);
 }
 

@@ -90,6 +90,7 @@ int uvpool_new(uv_loop_t *loop, const uvpool_options_t *opts, uvpool_t **out) {
   rc = uvpool__group_join(pool, &pool->opts);
   if (rc != 0)
     goto fail;
+  uvpool__hook(UVPOOL__HOOK_POOL_JOINED, pool->g->root);
   pool->opts.share = NULL; /* the group holds what it needs */
   snprintf(pool->name, sizeof(pool->name), "%s", pool->g->name);
   pool->opts.name = pool->name;
@@ -107,10 +108,19 @@ int uvpool_new(uv_loop_t *loop, const uvpool_options_t *opts, uvpool_t **out) {
   pool->async.data = pool;
   uv_unref((uv_handle_t *)&pool->async);
   rc = uvpool__owner_init(pool);
-  if (rc != 0) {                                 /* GCOVR_EXCL_BR_LINE */
+  if (rc != 0) { /* GCOVR_EXCL_BR_LINE */
+    /* libuv holds the handle until its close callback: the pool's memory
+     * is left to it (neither init can fail on Unix). */
     uv_close((uv_handle_t *)&pool->async, NULL); /* GCOVR_EXCL_LINE */
-    goto fail_registry;                          /* GCOVR_EXCL_LINE */
+    uvpool__registry_remove(pool);               /* GCOVR_EXCL_LINE */
+    uvpool__group_leave(pool);                   /* GCOVR_EXCL_LINE */
+    return rc;                                   /* GCOVR_EXCL_LINE */
   }
+  /* Members' sends (a worker that leaves pokes every member) may use the
+   * handle from now on: set under mu, which they hold. */
+  uv_mutex_lock(&pool->g->mu);
+  uvpool__life_set(pool, UVPOOL__LIFE_READY);
+  uv_mutex_unlock(&pool->g->mu);
   *out = pool;
   return 0;
 fail_registry:

@@ -467,6 +467,80 @@ static void loop_never_waits_for_another_pools_task(void **state) {
   t_gate_free(hold);
 }
 
+/* ---- regressions -------------------------------------------------------- */
+
+static uvpool_t *joined_root; /* the group whose next member is held */
+
+static bool no_workers(void *arg) { return t_stats(arg).workers == 0; }
+
+/* While a new member is not yet set up, the group's last worker retires:
+ * its leave pokes every member, and must skip the half-made one. */
+static void on_joined(uvpool__hook_point_t point, const void *root) {
+  if (point != UVPOOL__HOOK_POOL_JOINED || root != joined_root)
+    return;
+  for (long i = 0; i < 20000000L && !no_workers(joined_root); i++)
+    sched_yield(); /* the idle timeout (1 ms) passes */
+}
+
+static void a_worker_leaving_skips_a_member_not_yet_set_up(void **state) {
+  uv_loop_t *l1 = t_loop_new(), *l2 = t_loop_new();
+  uvpool_options_t o;
+  uvpool_t *p1, *p2;
+  uvpool_future_t *f;
+  (void)state;
+  uvpool_options_init(&o);
+  o.max_workers = 1;
+  o.idle_timeout_ms = 1;
+  assert_int_equal(uvpool_new(l1, &o, &p1), 0);
+  assert_int_equal(uvpool_submit(p1, t_work_ok, NULL, &f), 0);
+  assert_int_equal(uvpool_future_wait(f, -1), 0);
+  uvpool_future_unref(f);
+  joined_root = p1;
+  uvpool__hook_set(on_joined);
+  uvpool_options_init(&o);
+  o.share = p1;
+  assert_int_equal(uvpool_new(l2, &o, &p2), 0);
+  uvpool__hook_set(NULL);
+  assert_true(no_workers(p1)); /* it left while p2 was being made */
+  assert_int_equal(uvpool_submit(p2, t_work_ok, NULL, &f), 0);
+  assert_int_equal(uvpool_future_wait(f, -1), 0);
+  uvpool_future_unref(f);
+  two_t t = {l1, l2, p1, p2};
+  two_close(&t);
+}
+
+/* A closing member's task held for a dependency in another group (on the
+ * same loop, as dependencies must be) is accepted work: a sibling's close must
+ * not stop the workers it needs. */
+static void
+held_task_of_a_closing_member_runs_after_the_others_closed(void **state) {
+  two_t t;
+  uvpool_t *other; /* on p2's loop, a group of its own */
+  t_gate_t *dep_gate = t_gate_new();
+  uvpool_future_t *dep, *held;
+  int closed2 = 0, closed1 = 0;
+  (void)state;
+  two_open(&t, 1);
+  other = t_pool_max(t.l2, 1);
+  assert_int_equal(uvpool_submit(other, t_work_gate, dep_gate, &dep), 0);
+  assert_int_equal(uvpool_submit_after(t.p2, &dep, 1, t_work_ok, NULL, &held),
+                   0);
+  assert_int_equal(uvpool_close(t.p2, 0, on_closed, &closed2), 0);
+  assert_int_equal(uvpool_close(t.p1, 0, on_closed, &closed1), 0);
+  run_both_until(t.l1, t.l2, int_reaches, &closed1);
+  assert_int_equal(closed2, 0); /* p2 waits for its held task */
+  uv_sem_post(&dep_gate->go);
+  assert_int_equal(uvpool_future_wait(held, -1), 0);
+  assert_int_equal(uvpool_future_state(held), UVPOOL_DONE);
+  run_both_until(t.l1, t.l2, int_reaches, &closed2);
+  uvpool_future_unref(held);
+  uvpool_future_unref(dep);
+  t_pool_close(other, 0);
+  t_loop_free(t.l1);
+  t_loop_free(t.l2);
+  t_gate_free(dep_gate);
+}
+
 /* ---- two loops in two threads ------------------------------------------- */
 
 #define CROSS_TASKS 2000
@@ -561,6 +635,8 @@ int main(void) {
       T_TEST(close_waits_for_its_own_running_task_only),
       T_TEST(first_pool_may_close_first),
       T_TEST(loop_never_waits_for_another_pools_task),
+      T_TEST(a_worker_leaving_skips_a_member_not_yet_set_up),
+      T_TEST(held_task_of_a_closing_member_runs_after_the_others_closed),
       T_TEST(two_loops_in_two_threads_submit_to_each_others_pools),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -46,6 +46,7 @@ static void hook(uvpool__hook_point_t point, const void *pool) {
       uv_sem_post(H.tick);
     break;
   case UVPOOL__HOOK_WORKER_IDLE:
+  case UVPOOL__HOOK_POOL_JOINED:
     break;
   case UVPOOL__HOOK_CLOSE_DECIDED:
     /* Let the monitor finish the tick it began before the close, on what
