@@ -98,7 +98,7 @@ static void exit_begin_locked(uvpool_t *p, const uvpool__worker_t *me) {
    * yet taken mu to start one. The inbox is closed now, so this look is
    * final. */
   uvpool__inbox_drain_locked(g);
-  if (uvpool__runnable(g) + g->nlane_parked > 0 &&
+  if (uvpool__runnable(g) + g->q.nlane_parked > 0 &&
       uvpool__supply_workers(g) == (me != NULL && me->g == g ? 1u : 0u))
     (void)uvpool__supply_spawn_locked(g, 0);
   uvpool__supply_broadcast_locked(g);

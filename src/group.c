@@ -112,7 +112,7 @@ static void group_free(uvpool__group_t *g) {
   uv_cond_destroy(&g->drain_cv);
   uvpool__supply_destroy(g);
   uv_mutex_destroy(&g->mu);
-  uvpool__free(g->lanes);
+  uvpool__runq_destroy(g);
   uvpool__free(g);
 }
 

@@ -194,6 +194,18 @@ typedef struct {
   uvpool__spinbudget_t spent; /* workers' and the loop thread's spinning */
 } uvpool__supply_t;
 
+/* The run queue and the lanes (queue.c), under mu; spinners read nqueued
+ * without it. The inbox, queue.c's too, sits on a cache line of its own
+ * in the group. */
+typedef struct {
+  uvpool__futures_t pend; /* runnable tasks, by priority then age */
+  uvpool__lane_t *lanes;  /* lanes[0] is the default, uncapped */
+  unsigned nlanes;
+  size_t nlane_parked;    /* tasks on the lanes' parked lists */
+  uint64_t npopped;       /* tasks taken from the run queue, for the monitor */
+  _Atomic size_t nqueued; /* the run queue's length */
+} uvpool__runq_t;
+
 /* A service thread of a group (service.c): the monitor, the deadline
  * thread. */
 typedef struct {
@@ -242,27 +254,22 @@ struct uvpool__group_s {
   /* mu guards everything below, and every member pool's fields that say
    * "under mu". */
   UVPOOL__LINE uv_mutex_t mu;
-  uv_cond_t drain_cv;     /* the exit handler waits here for workers to leave */
-  uvpool__futures_t pend; /* runnable tasks, by priority then age */
-  uvpool__lane_t *lanes;  /* lanes[0] is the default, uncapped */
-  unsigned nlanes;
-  size_t nlane_parked; /* tasks on the lanes' parked lists */
+  uv_cond_t drain_cv; /* the exit handler waits here for workers to leave */
+  uvpool__runq_t q;
   uvpool__deadlines_t dl;
-  uint64_t npopped;  /* tasks taken from the run queue, for the monitor */
-  unsigned nthreads; /* created and not yet joined: workers, monitor, ... */
-  _Atomic size_t nqueued;     /* the run queue's length; spinners read it */
-  int broken;                 /* thread_init's code, once one failed */
-  bool forked;                /* inherited by a fork() child */
-  bool exiting;               /* process exit began for a member */
-  bool exit_listed;           /* on the exit handler's list */
-  bool fork_locked;           /* fork_prepare holds mu */
-  bool stopped;               /* its threads are stopped for good: no more */
-  unsigned nopen;             /* members that take work: neither closing nor
-                                 exiting; at 0 idle workers leave */
-  unsigned npools;            /* members not yet released */
-  unsigned nundecided;        /* members whose close has not decided to
-                                 finish: the last one stops the threads */
-  uvpool__link_t pools;       /* members, through their g_link */
+  unsigned nthreads;    /* created and not yet joined: workers, monitor, ... */
+  int broken;           /* thread_init's code, once one failed */
+  bool forked;          /* inherited by a fork() child */
+  bool exiting;         /* process exit began for a member */
+  bool exit_listed;     /* on the exit handler's list */
+  bool fork_locked;     /* fork_prepare holds mu */
+  bool stopped;         /* its threads are stopped for good: no more */
+  unsigned nopen;       /* members that take work: neither closing nor
+                           exiting; at 0 idle workers leave */
+  unsigned npools;      /* members not yet released */
+  unsigned nundecided;  /* members whose close has not decided to
+                           finish: the last one stops the threads */
+  uvpool__link_t pools; /* members, through their g_link */
   uvpool__group_t *exit_next; /* the exit handler's list */
 };
 
@@ -443,6 +450,12 @@ UVPOOL__HIDDEN uvpool_future_t *uvpool__pend_pop(uvpool__group_t *g);
 UVPOOL__HIDDEN void uvpool__pend_cancel(uvpool__group_t *g, uvpool_future_t *f,
                                         int status);
 UVPOOL__HIDDEN void uvpool__pend_cancel_all(uvpool__group_t *g, int status);
+/* Adds a lane of max_running; UV_ENOMEM. */
+UVPOOL__HIDDEN int uvpool__lane_add_locked(uvpool__group_t *g,
+                                           unsigned max_running,
+                                           unsigned *lane_out);
+/* The lanes' memory goes with the group. */
+UVPOOL__HIDDEN void uvpool__runq_destroy(uvpool__group_t *g);
 /* Cancels the queued tasks of one member only (its close or exit). */
 UVPOOL__HIDDEN void uvpool__pend_cancel_pool(uvpool__group_t *g, uvpool_t *pool,
                                              int status);

@@ -135,7 +135,7 @@ typedef struct {
 
 static void watch_begin(uvpool__group_t *g, watch_t *wt) {
   wt->tick = TICK_MIN_NS;
-  wt->pops = g->npopped;
+  wt->pops = g->q.npopped;
   wt->queued = uvpool__runnable_estimate(g);
   uvpool__supply_note_started_locked(g);
   meter_start(&wt->meter);
@@ -150,7 +150,7 @@ static bool watch_tick(uvpool__group_t *g, watch_t *wt, bool have_proc) {
   if (now_queued == 0)
     return false;
   /* The queue did not drain: the oldest task waited a whole tick. */
-  stalled = g->npopped - wt->pops < wt->queued && !g->forked;
+  stalled = g->q.npopped - wt->pops < wt->queued && !g->forked;
   stuck = uvpool__supply_stuck_locked(g, meter_saturated(&wt->meter),
                                       have_proc && stalled, thread_asleep);
   if (g->monitor.svc.stop)
@@ -168,7 +168,7 @@ static bool watch_tick(uvpool__group_t *g, watch_t *wt, bool have_proc) {
     wt->tick = TICK_MIN_NS;
   else if (wt->tick < TICK_MAX_NS)
     wt->tick *= 2;
-  wt->pops = g->npopped;
+  wt->pops = g->q.npopped;
   wt->queued = now_queued;
   return true;
 }

@@ -179,34 +179,16 @@ void uvpool_unref(uvpool_t *pool) {
 /* Lanes belong to the group: a lane made on one member is valid on
  * every member. */
 int uvpool_lane_new(uvpool_t *pool, unsigned max_running, unsigned *lane_out) {
-  uvpool__group_t *g;
-  uvpool__lane_t *lanes;
-  unsigned n;
+  int rc;
   if (pool == NULL || max_running == 0 || lane_out == NULL)
     return UV_EINVAL;
   uvpool__check_alive(pool, "uvpool_lane_new");
-  g = pool->g;
-  uv_mutex_lock(&g->mu);
-  if (!uvpool__accepts_work(pool)) {
-    uv_mutex_unlock(&g->mu);
-    return UV_ESHUTDOWN;
-  }
-  n = g->nlanes == 0 ? 2 : g->nlanes + 1; /* lane 0 is implicit */
-  lanes = uvpool__malloc(n * sizeof(*lanes));
-  if (lanes == NULL) {
-    uv_mutex_unlock(&g->mu);
-    return UV_ENOMEM;
-  }
-  memset(lanes, 0, n * sizeof(*lanes));
-  if (g->nlanes != 0)
-    memcpy(lanes, g->lanes, g->nlanes * sizeof(*lanes));
-  uvpool__free(g->lanes);
-  g->lanes = lanes;
-  g->nlanes = n;
-  lanes[n - 1].max_running = max_running;
-  *lane_out = n - 1;
-  uv_mutex_unlock(&g->mu);
-  return 0;
+  uv_mutex_lock(&pool->g->mu);
+  rc = uvpool__accepts_work(pool)
+           ? uvpool__lane_add_locked(pool->g, max_running, lane_out)
+           : UV_ESHUTDOWN;
+  uv_mutex_unlock(&pool->g->mu);
+  return rc;
 }
 
 /* Under mu and the owner lock. The group's inbox stays open for the other

@@ -30,6 +30,8 @@
  * list, the done list or the free list), so the same links serve all. */
 #include "internal.h"
 
+#include <string.h>
+
 uvpool__ext_t *uvpool__ext_of(const uvpool_future_t *f) {
   uint32_t s = atomic_load_explicit(&((uvpool_future_t *)f)->state,
                                     memory_order_relaxed);
@@ -133,8 +135,8 @@ static void run_queue_add(uvpool__group_t *g, uvpool_future_t *f);
  * sum will do; it is stored atomically for spinners that read it without
  * mu. */
 static void nqueued_adjust(uvpool__group_t *g, ptrdiff_t d) {
-  size_t n = atomic_load_explicit(&g->nqueued, memory_order_relaxed);
-  atomic_store_explicit(&g->nqueued, n + (size_t)d, memory_order_relaxed);
+  size_t n = atomic_load_explicit(&g->q.nqueued, memory_order_relaxed);
+  atomic_store_explicit(&g->q.nqueued, n + (size_t)d, memory_order_relaxed);
 }
 
 /* n lock-free submits of pool moved from the inbox to the run queue. */
@@ -150,7 +152,7 @@ static void member_taken(uvpool_t *pool, size_t n) {
  * was written by the loop thread's core: one walk, not two, over lines
  * that are not in this core's cache. */
 static void inbox_append(uvpool__group_t *g, uvpool_future_t *newest) {
-  uvpool__futures_t *l = &g->pend;
+  uvpool__futures_t *l = &g->q.pend;
   uvpool_future_t *f = newest->next, *oldest = newest;
   uvpool_t *run_pool = newest->pool; /* the members' counts, by runs */
   size_t n = 1, run = 1;
@@ -194,7 +196,7 @@ void uvpool__inbox_drain_locked(uvpool__group_t *g) {
     ;
   // NOLINTNEXTLINE(performance-no-int-to-ptr)
   f = (uvpool_future_t *)(old & ~INBOX_CLOSED);
-  if (g->pend.tail == NULL || prio_of(g->pend.tail) >= 0) {
+  if (g->q.pend.tail == NULL || prio_of(g->q.pend.tail) >= 0) {
     inbox_append(g, f);
     return;
   }
@@ -211,26 +213,26 @@ void uvpool__inbox_drain_locked(uvpool__group_t *g) {
 /* Every task in the run queue or parked on a lane counts in its pool's
  * nqueued; the run queue's own length is the group's nqueued. */
 static void run_queue_add(uvpool__group_t *g, uvpool_future_t *f) {
-  list_insert_ordered(&g->pend, f);
+  list_insert_ordered(&g->q.pend, f);
   nqueued_adjust(g, 1);
   f->pool->nqueued++;
 }
 
 static void run_queue_del(uvpool__group_t *g, uvpool_future_t *f) {
-  list_unlink(&g->pend, f);
+  list_unlink(&g->q.pend, f);
   nqueued_adjust(g, -1);
   f->pool->nqueued--;
 }
 
 size_t uvpool__runnable(const uvpool__group_t *g) {
-  return atomic_load_explicit(&((uvpool__group_t *)g)->nqueued,
+  return atomic_load_explicit(&((uvpool__group_t *)g)->q.nqueued,
                               memory_order_relaxed);
 }
 
 size_t uvpool__runnable_estimate(const uvpool__group_t *g) {
   /* Every inbox push was counted in its pool's loop_submitted before it
    * was made, and what was taken was pushed: no underflow. */
-  size_t n = atomic_load_explicit(&((uvpool__group_t *)g)->nqueued,
+  size_t n = atomic_load_explicit(&((uvpool__group_t *)g)->q.nqueued,
                                   memory_order_relaxed);
   UVPOOL__LIST_EACH(p, &g->pools, uvpool_t, g_link)
   n += (size_t)(atomic_load_explicit(&p->loop_submitted, memory_order_relaxed) -
@@ -245,12 +247,12 @@ void uvpool__pend_push(uvpool__group_t *g, uvpool_future_t *f) {
   unsigned lane = e != NULL ? e->lane : 0;
   uvpool__inbox_drain_locked(g); /* earlier submissions go first */
   if (lane != 0) {
-    uvpool__lane_t *l = &g->lanes[lane];
+    uvpool__lane_t *l = &g->q.lanes[lane];
     if (l->admitted >= l->max_running) {
       atomic_fetch_or_explicit(&f->state, UVPOOL__F_PARKED,
                                memory_order_relaxed);
       list_insert_ordered(&l->parked, f);
-      g->nlane_parked++;
+      g->q.nlane_parked++;
       f->pool->nqueued++;
       goto deadline;
     }
@@ -272,14 +274,14 @@ uvpool_future_t *uvpool__pend_pop(uvpool__group_t *g) {
    * not one, it goes first and the inbox is left to grow. Draining it
    * only when needed lets the worker take the loop thread's pushes in
    * batches instead of one contended exchange (and cache line) per task. */
-  f = g->pend.head;
+  f = g->q.pend.head;
   if (f == NULL || prio_of(f) < 0) {
     uvpool__inbox_drain_locked(g);
-    f = g->pend.head;
+    f = g->q.pend.head;
   }
   if (f == NULL)
     return NULL;
-  g->npopped++;
+  g->q.npopped++;
   run_queue_del(g, f);
   e = uvpool__ext_of(f);
   if (e != NULL && e->deadline != 0)
@@ -291,12 +293,12 @@ void uvpool__lane_done(uvpool__group_t *g, unsigned lane) {
   uvpool__lane_t *l;
   if (lane == 0)
     return;
-  l = &g->lanes[lane];
+  l = &g->q.lanes[lane];
   l->admitted--;
   while (l->parked.head != NULL && l->admitted < l->max_running) {
     uvpool_future_t *f = l->parked.head;
     list_unlink(&l->parked, f);
-    g->nlane_parked--;
+    g->q.nlane_parked--;
     f->pool->nqueued--;
     atomic_fetch_and_explicit(&f->state, ~UVPOOL__F_PARKED,
                               memory_order_relaxed);
@@ -344,8 +346,8 @@ void uvpool__pend_cancel(uvpool__group_t *g, uvpool_future_t *f, int status) {
   bool cancel = status == UV_ECANCELED || status == UV_ETIMEDOUT;
   uvpool__inbox_drain_locked(g); /* f may still be in the inbox */
   if (s & UVPOOL__F_PARKED) {
-    list_unlink(&g->lanes[lane].parked, f);
-    g->nlane_parked--;
+    list_unlink(&g->q.lanes[lane].parked, f);
+    g->q.nlane_parked--;
     f->pool->nqueued--;
   } else {
     run_queue_del(g, f);
@@ -368,29 +370,29 @@ void uvpool__pend_cancel_all(uvpool__group_t *g, int status) {
   /* Cancelling admitted tasks admits parked ones into the run queue, so
    * draining the run queue drains the lanes too. */
   uvpool__inbox_drain_locked(g);
-  while (g->pend.head != NULL)
-    uvpool__pend_cancel(g, g->pend.head, status);
-  for (unsigned i = 1; i < g->nlanes; i++)
-    while (g->lanes[i].parked.head != NULL)
-      uvpool__pend_cancel(g, g->lanes[i].parked.head, status);
+  while (g->q.pend.head != NULL)
+    uvpool__pend_cancel(g, g->q.pend.head, status);
+  for (unsigned i = 1; i < g->q.nlanes; i++)
+    while (g->q.lanes[i].parked.head != NULL)
+      uvpool__pend_cancel(g, g->q.lanes[i].parked.head, status);
 }
 
 void uvpool__pend_cancel_pool(uvpool__group_t *g, uvpool_t *pool, int status) {
   uvpool_future_t *f;
   uvpool__inbox_drain_locked(g);
-  f = g->pend.head;
+  f = g->q.pend.head;
   while (f != NULL) {
     uvpool_future_t *next = f->next;
     if (f->pool == pool) {
       uvpool__pend_cancel(g, f, status);
       /* It may have admitted a parked task anywhere in the queue. */
-      if (g->nlanes > 1)
-        next = g->pend.head;
+      if (g->q.nlanes > 1)
+        next = g->q.pend.head;
     }
     f = next;
   }
-  for (unsigned i = 1; i < g->nlanes; i++) {
-    f = g->lanes[i].parked.head;
+  for (unsigned i = 1; i < g->q.nlanes; i++) {
+    f = g->q.lanes[i].parked.head;
     while (f != NULL) {
       uvpool_future_t *next = f->next;
       if (f->pool == pool)
@@ -399,3 +401,23 @@ void uvpool__pend_cancel_pool(uvpool__group_t *g, uvpool_t *pool, int status) {
     }
   }
 }
+
+/* Lane 0 is implicit: the first lane made is 1. */
+int uvpool__lane_add_locked(uvpool__group_t *g, unsigned max_running,
+                            unsigned *lane_out) {
+  unsigned n = g->q.nlanes == 0 ? 2 : g->q.nlanes + 1;
+  uvpool__lane_t *lanes = uvpool__malloc(n * sizeof(*lanes));
+  if (lanes == NULL)
+    return UV_ENOMEM;
+  memset(lanes, 0, n * sizeof(*lanes));
+  if (g->q.nlanes != 0)
+    memcpy(lanes, g->q.lanes, g->q.nlanes * sizeof(*lanes));
+  uvpool__free(g->q.lanes);
+  g->q.lanes = lanes;
+  g->q.nlanes = n;
+  lanes[n - 1].max_running = max_running;
+  *lane_out = n - 1;
+  return 0;
+}
+
+void uvpool__runq_destroy(uvpool__group_t *g) { uvpool__free(g->q.lanes); }

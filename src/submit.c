@@ -239,7 +239,7 @@ int uvpool_submit_ex(uvpool_t *pool, const uvpool_task_options_t *o,
     e->deadline = uv_hrtime() + (uint64_t)o->deadline_ms * 1000000u + 1u;
   owner = uvpool__owner_enter(pool); /* see uvpool__keepalive_locked */
   uv_mutex_lock(&pool->g->mu);
-  rc = o->lane < pool->g->nlanes || o->lane == 0 ? 0 : UV_EINVAL;
+  rc = o->lane < pool->g->q.nlanes || o->lane == 0 ? 0 : UV_EINVAL;
   if (rc == 0)
     rc = submit_locked(pool, &t, e, out);
   uv_mutex_unlock(&pool->g->mu);

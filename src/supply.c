@@ -396,7 +396,7 @@ void uvpool__supply_stop_looking_locked(uvpool__group_t *g,
 /* A task waits in the run queue or the inbox: a look, not a drain. */
 static bool work_ready(void *arg) {
   uvpool__group_t *g = arg;
-  return atomic_load_explicit(&g->nqueued, memory_order_relaxed) != 0 ||
+  return atomic_load_explicit(&g->q.nqueued, memory_order_relaxed) != 0 ||
          !uvpool__inbox_empty(g);
 }
 
@@ -415,7 +415,7 @@ static void hand_on_locked(uvpool__group_t *g) {
   /* The run queue only: the inbox's count would read a cache line the
    * loop thread writes on every submit. What the inbox holds is weighed
    * at the next task, once drained into the run queue. */
-  size_t queued = atomic_load_explicit(&g->nqueued, memory_order_relaxed);
+  size_t queued = atomic_load_explicit(&g->q.nqueued, memory_order_relaxed);
   if ((queued != 0 ? queued : 1) * s->task_ns >= wake)
     uvpool__supply_kick_locked(g);
 }
@@ -429,7 +429,7 @@ void uvpool__supply_task_begin_locked(uvpool__group_t *g, uvpool__worker_t *w,
   w->current = f;
   w->started++;
   f->pool->nrunning++;
-  if (atomic_load_explicit(&g->nqueued, memory_order_relaxed) != 0 ||
+  if (atomic_load_explicit(&g->q.nqueued, memory_order_relaxed) != 0 ||
       !uvpool__inbox_empty(g))
     hand_on_locked(g);
 }
@@ -716,7 +716,7 @@ bool uvpool__supply_add_locked(uvpool__group_t *g, size_t n) {
 
 bool uvpool__supply_backlog_locked(const uvpool__group_t *g) {
   const uvpool__supply_t *s = &g->supply;
-  return (g->nqueued > 0 || !uvpool__inbox_empty(g)) && s->nawake == 0 &&
+  return (g->q.nqueued > 0 || !uvpool__inbox_empty(g)) && s->nawake == 0 &&
          s->nparked == 0;
 }
 
