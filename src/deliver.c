@@ -188,20 +188,20 @@ static bool wait_done(uvpool_t *pool, uint64_t until) {
 
 /* Whether a probe skips this chance. */
 static bool probe_skip(uvpool_t *pool, bool probe) {
-  if (!probe || pool->loop_probe == 0)
+  if (!probe || pool->wait.probe == 0)
     return false;
-  pool->loop_probe--;
+  pool->wait.probe--;
   return true;
 }
 
 static void probe_result(uvpool_t *pool, bool hit) {
   if (hit) {
-    pool->loop_probe_misses = 0;
+    pool->wait.probe_misses = 0;
     return;
   }
-  if (pool->loop_probe_misses < PROBE_MISSES_MAX)
-    pool->loop_probe_misses++;
-  pool->loop_probe = (1u << pool->loop_probe_misses) - 1;
+  if (pool->wait.probe_misses < PROBE_MISSES_MAX)
+    pool->wait.probe_misses++;
+  pool->wait.probe = (1u << pool->wait.probe_misses) - 1;
 }
 
 /* Whether to look for completions after callbacks during which the loop
@@ -214,15 +214,15 @@ static bool may_wait(const uvpool_t *pool, uint64_t submitted) {
  * this thread, waits for and delivers their completions where that pays. */
 static uint64_t deliver_and_wait(uvpool_t *pool) {
   uint64_t end = 0, n = 0, now = uv_hrtime();
-  if (pool->loop_wait_since != 0) { /* the wait that did not spin ended */
+  if (pool->wait.since != 0) { /* the wait that did not spin ended */
     /* When the completion was pushed, and what waking this thread took. */
     uint64_t sent = atomic_load_explicit(&pool->sent_at, memory_order_relaxed);
-    if (sent < pool->loop_wait_since || sent > now)
+    if (sent < pool->wait.since || sent > now)
       sent = now;
-    uvpool__spin_saw_wait(&pool->loop_wait, sent - pool->loop_wait_since);
+    uvpool__spin_saw_wait(&pool->wait.pred, sent - pool->wait.since);
     if (sent < now)
-      uvpool__spin_saw_wake(&pool->loop_wait, now - sent);
-    pool->loop_wait_since = 0;
+      uvpool__spin_saw_wake(&pool->wait.pred, now - sent);
+    pool->wait.since = 0;
   }
   for (;;) {
     uint64_t before =
@@ -237,11 +237,11 @@ static uint64_t deliver_and_wait(uvpool_t *pool) {
     now = uv_hrtime();
     if (end == 0)
       end = now + BUDGET_NS;
-    probe = pool->loop_kicked;
-    pool->loop_kicked = false;
+    probe = pool->wait.kicked;
+    pool->wait.kicked = false;
     len = probe_skip(pool, probe) ? 0 : uvpool__spin_len_loop(pool, probe);
     if (len == 0 || now >= end) {
-      pool->loop_wait_since = probe ? 0 : now;
+      pool->wait.since = probe ? 0 : now;
       return n;
     }
     hit = wait_done(pool, now + len < end ? now + len : end);
@@ -250,11 +250,11 @@ static uint64_t deliver_and_wait(uvpool_t *pool) {
     if (probe)
       probe_result(pool, hit);
     if (!hit) {
-      pool->loop_wait_since = probe ? 0 : now; /* measured when it ends */
+      pool->wait.since = probe ? 0 : now; /* measured when it ends */
       return n;
     }
     if (!probe)
-      uvpool__spin_saw_wait(&pool->loop_wait, t - now);
+      uvpool__spin_saw_wait(&pool->wait.pred, t - now);
   }
 }
 

@@ -206,6 +206,20 @@ typedef struct {
   _Atomic size_t nqueued; /* the run queue's length */
 } uvpool__runq_t;
 
+/* The loop thread's waits for the completions of work its callbacks
+ * submitted (deliver.c), the runner's own: their predictor, and when the
+ * last wait that did not spin began (0: none pending). */
+typedef struct {
+  uvpool__spinpred_t pred;
+  uint64_t since;
+  /* A lock-free submit since the last wait found no spinning worker: its
+   * completion is a wake-up away, so the wait only probes (probe counts
+   * the chances to skip before the next probe, probe_misses the probes
+   * that missed in a row). Set by submit.c. */
+  bool kicked;
+  unsigned probe, probe_misses;
+} uvpool__loopwait_t;
+
 /* A service thread of a group (service.c): the monitor, the deadline
  * thread. */
 typedef struct {
@@ -295,17 +309,7 @@ struct uvpool_s {
   /* The async handle is referenced; written by the runner, under the
    * owner lock, read by other threads as a hint. */
   _Atomic bool refd;
-  /* The loop thread's waits for the completions of work its callbacks
-   * submitted (deliver.c): their predictor, and when the last wait that
-   * did not spin began (0: none pending). */
-  uvpool__spinpred_t loop_wait;
-  uint64_t loop_wait_since;
-  /* A lock-free submit since the last wait found no spinning worker: its
-   * completion is a wake-up away, so the wait only probes (loop_probe
-   * counts the chances to skip before the next probe, loop_probe_misses
-   * the probes that missed in a row). */
-  bool loop_kicked;
-  unsigned loop_probe, loop_probe_misses;
+  uvpool__loopwait_t wait; /* deliver.c's */
 
   _Atomic uint32_t life; /* UVPOOL__LIFE_*: see the predicates below */
 

@@ -139,7 +139,7 @@ static bool fast_push(uvpool_t *pool, uvpool_future_t *newest,
   }
   pool->loop_outstanding += n;
   if (uvpool__supply_kick(pool->g))
-    pool->loop_kicked = true;
+    pool->wait.kicked = true;
   return true;
 }
 

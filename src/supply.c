@@ -184,7 +184,7 @@ uint64_t uvpool__spin_len_loop(uvpool_t *pool, bool probe) {
    * task, and the loop thread's own wake-ups, often measured while it was
    * still awake, may be far shorter. */
   uvpool__group_t *g = pool->g;
-  uvpool__spinpred_t *p = &pool->loop_wait;
+  uvpool__spinpred_t *p = &pool->wait.pred;
   return probe ? spin_len(g, p, worker_wake(g), 0, 8)
                : spin_len(g, p, wake_of(g, p), 5, 8);
 }

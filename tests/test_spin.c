@@ -49,9 +49,9 @@ static void loop_thread_waits_only_while_completions_come_soon(void **state) {
   (void)state;
   uv_loop_t *loop = t_loop_new();
   uvpool_t *pool = pool_with_spin(loop, 1000);
-  saw_waits(&pool->loop_wait, 1 * MS, 32);
+  saw_waits(&pool->wait.pred, 1 * MS, 32);
   assert_int_equal(uvpool__spin_len_loop(pool, false), 0);
-  saw_waits(&pool->loop_wait, 1 * US, 32);
+  saw_waits(&pool->wait.pred, 1 * US, 32);
   assert_true(uvpool__spin_len_loop(pool, false) > 0);
   t_pool_close(pool, 0);
   t_loop_free(loop);
@@ -65,7 +65,7 @@ static void a_probe_spins_for_at_most_two_wake_ups(void **state) {
   uv_loop_t *loop = t_loop_new();
   uvpool_t *pool = pool_with_spin(loop, 1000);
   atomic_store(&pool->g->supply.wake_hint, 20 * US);
-  saw_waits(&pool->loop_wait, 1 * MS, 32);
+  saw_waits(&pool->wait.pred, 1 * MS, 32);
   uint64_t len = uvpool__spin_len_loop(pool, true);
   assert_true(len > 0);
   assert_true(len <= 40 * US);
@@ -78,7 +78,7 @@ static void spin_us_caps_every_spin(void **state) {
   uv_loop_t *loop = t_loop_new();
   uvpool_t *pool = pool_with_spin(loop, 3);
   saw_waits(&pool->g->supply.idle, 1 * US, 32);
-  saw_waits(&pool->loop_wait, 1 * US, 32);
+  saw_waits(&pool->wait.pred, 1 * US, 32);
   assert_true(uvpool__spin_len_idle(pool->g, false) <= 3 * US);
   assert_true(uvpool__spin_len_idle(pool->g, true) <= 3 * US);
   assert_true(uvpool__spin_len_idle(pool->g, true) > 0);
@@ -93,7 +93,7 @@ static void spin_us_zero_never_spins(void **state) {
   uv_loop_t *loop = t_loop_new();
   uvpool_t *pool = pool_with_spin(loop, 0);
   saw_waits(&pool->g->supply.idle, 1 * US, 32);
-  saw_waits(&pool->loop_wait, 1 * US, 32);
+  saw_waits(&pool->wait.pred, 1 * US, 32);
   assert_int_equal(uvpool__spin_len_idle(pool->g, false), 0);
   assert_int_equal(uvpool__spin_len_idle(pool->g, true), 0);
   assert_int_equal(uvpool__spin_len_loop(pool, false), 0);
