@@ -46,7 +46,7 @@ extern "C" {
 #endif
 
 #define UVPOOL_VERSION_MAJOR 0
-#define UVPOOL_VERSION_MINOR 1
+#define UVPOOL_VERSION_MINOR 2
 #define UVPOOL_VERSION_PATCH 0
 
 typedef struct uvpool_s uvpool_t;               /* opaque */

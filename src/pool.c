@@ -66,7 +66,13 @@ void uvpool_options_init(uvpool_options_t *opts) {
   opts->spin_us = UVPOOL_SPIN_DEFAULT;
 }
 
-const char *uvpool_version_string(void) { return "0.1.0"; }
+#define VERSION_STR_(x) #x
+#define VERSION_STR(x) VERSION_STR_(x)
+
+const char *uvpool_version_string(void) {
+  return VERSION_STR(UVPOOL_VERSION_MAJOR) "." VERSION_STR(
+      UVPOOL_VERSION_MINOR) "." VERSION_STR(UVPOOL_VERSION_PATCH);
+}
 
 /* The pool's own options; the worker options are its group's (group.c). */
 static void options_resolve(uvpool_t *pool, const uvpool_options_t *in) {

@@ -11,22 +11,23 @@ build="$(cd "$1" && pwd)"
 here="$(cd "$(dirname "$0")" && pwd)"
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
-for p in libuvpool0 libuvpool-dev; do
-  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "ok installed" >/dev/null; then
-    echo "deb_check: $p is installed already; remove it first"
-    exit 1
-  fi
-done
+if dpkg-query -W -f='${Package} ${Status}\n' 'libuvpool*' 2>/dev/null |
+  grep "ok installed" >/dev/null; then
+  echo "deb_check: a uvpool package is installed already; remove it first"
+  exit 1
+fi
 (cd "$build" && rm -f ./*.deb && cpack -G DEB >/dev/null 2>&1)
 debs=("$build"/libuvpool*.deb)
 [ ${#debs[@]} -eq 2 ] || { echo "deb_check: expected two packages"; exit 1; }
+pkgs=()
 for d in "${debs[@]}"; do
   echo "deb_check: $(basename "$d"): $(dpkg-deb -f "$d" Depends)"
+  pkgs+=("$(dpkg-deb -f "$d" Package)")
 done
 work="$(mktemp -d)"
 cleanup() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get purge -y -qq \
-    libuvpool-dev libuvpool0 >/dev/null 2>&1 || true
+    "${pkgs[@]}" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -38,7 +39,7 @@ cmake --build "$work/consumer" >/dev/null
 "$work/consumer/consumer_shared"
 "$work/consumer/consumer_static"
 ldd "$work/consumer/consumer_shared" |
-  grep -E "libuvpool.so.0 => /(usr/)?lib/" >/dev/null ||
+  grep -E "libuvpool\.so\.[0-9.]+ => /(usr/)?lib/" >/dev/null ||
   { echo "deb_check: the consumer does not use the packaged library"; exit 1; }
 cc -std=c11 -D_GNU_SOURCE "$here/consumer/main.c" -o "$work/consumer_pc" \
   $(pkg-config --cflags --libs uvpool)
