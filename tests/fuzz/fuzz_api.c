@@ -17,7 +17,10 @@
  *
  * Input: bytes 0 and 1 configure the pool, then each op is one byte (bit 7: run
  * it on the other thread; the rest, modulo OP_COUNT: the op) followed by
- * its argument bytes. Missing bytes read as 0.
+ * its argument bytes. Missing bytes read as 0. With bit 7 of byte 1 the
+ * pool shares the workers of a first pool on the same loop (a group of
+ * two, uvpool_options_t.share), which closes after it: its close is then a
+ * member's that leaves the workers running.
  *
  * Built two ways: with -fsanitize=fuzzer (fuzz_api) and with replay_main.c
  * (fuzz_replay), which replays files, e.g. tests/fuzz/regressions. */
@@ -92,6 +95,7 @@ typedef struct {
 typedef struct {
   uv_loop_t loop;
   uvpool_t *pool;
+  uvpool_t *root; /* with a group: the pool whose workers pool shares */
   uv_thread_t loop_tid;
   size_t max_queued;
   unsigned max_workers;
@@ -546,14 +550,23 @@ static void setup(unsigned cfg, unsigned cfg2) {
   o.spin_us = (cfg & 0x20) ? 0 : UVPOOL_SPIN_DEFAULT;
   o.min_workers = (cfg & 0x40) ? 1 : 0;
   o.idle_timeout_ms = (cfg & 0x80) ? 1 : 0; /* workers come and go */
-  o.thread_data = (void *)(uintptr_t)(cfg2 >> 2);
+  o.thread_data = (void *)(uintptr_t)((cfg2 >> 2) & 0x1f);
   if (cfg2 & 1)
     o.thread_init = spin_hook_init;
   if (cfg2 & 2)
     o.thread_exit = spin_hook_exit;
   fz.max_workers = o.max_workers;
   fz.max_queued = o.max_queued;
-  FZ_CHECK(uvpool_new(&fz.loop, &o, &fz.pool) == 0);
+  if (cfg2 & 0x80) { /* the worker options go to the group's first pool */
+    uvpool_options_t mine;
+    FZ_CHECK(uvpool_new(&fz.loop, &o, &fz.root) == 0);
+    uvpool_options_init(&mine);
+    mine.max_queued = o.max_queued;
+    mine.share = fz.root;
+    FZ_CHECK(uvpool_new(&fz.loop, &mine, &fz.pool) == 0);
+  } else {
+    FZ_CHECK(uvpool_new(&fz.loop, &o, &fz.pool) == 0);
+  }
   FZ_CHECK(uv_sem_init(&fz.go, 0) == 0);
   FZ_CHECK(uv_sem_init(&fz.done, 0) == 0);
   FZ_CHECK(uv_thread_create(&fz.other, other_main, NULL) == 0);
@@ -570,6 +583,8 @@ static void finish(void) {
   /* A task that never settles hangs here: libFuzzer reports a timeout. */
   while (!fz.gone)
     uv_run(&fz.loop, UV_RUN_ONCE);
+  if (fz.root != NULL) /* the last member: its close joins the workers */
+    FZ_CHECK(uvpool_close(fz.root, 0, NULL, NULL) == 0);
   FZ_CHECK(uv_run(&fz.loop, UV_RUN_DEFAULT) == 0);
   FZ_CHECK(uv_loop_close(&fz.loop) == 0);
 
