@@ -127,8 +127,8 @@ typedef struct {
    * work's completions, only while recent waits were shorter than a
    * wake-up, for about twice the predicted wait, and never longer than
    * this (see the README: spinning pays for itself). At most one worker
-   * of a pool spins at a time; an idle pool does not spin. 0: never spin.
-   * UVPOOL_SPIN_DEFAULT (the default): 50 us. */
+   * of a pool (of its group) spins at a time; an idle pool does not spin. 0:
+   * never spin. UVPOOL_SPIN_DEFAULT (the default): 50 us. */
   unsigned spin_us;
   /* NULL: this pool gets workers of its own. Else an open pool whose
    * workers, run queue, lanes and worker options this pool shares: the
@@ -460,7 +460,7 @@ UVPOOL_EXTERN void uvpool_task_options_init(uvpool_task_options_t *o);
 
 /* uvpool_submit with per-task options (NULL: defaults). Any thread.
  * Returns as uvpool_submit; also UV_EINVAL for an unknown lane, and the
- * error of starting the pool's deadline thread (started at the first
+ * error of starting the group's deadline thread (started at the first
  * deadline, it never runs work). */
 UVPOOL_EXTERN int uvpool_submit_ex(uvpool_t *pool,
                                    const uvpool_task_options_t *o,
