@@ -4,8 +4,7 @@
  * whether the handle keeps the loop alive and whether a close can finish. */
 #include "internal.h"
 
-/* ---- the done list --------------------------------------------------------
- */
+/* ---- the done list ------------------------------------------------------ */
 
 /* The done list is a multi-producer stack (Treiber): workers push without
  * the group's lock; the loop takes it whole with one exchange and reverses

@@ -556,6 +556,7 @@ UVPOOL__HIDDEN void uvpool__spin_spent(uvpool__group_t *g, uint64_t ns,
                                        bool hit);
 /* Any thread, without mu: workers started and not yet left. */
 UVPOOL__HIDDEN unsigned uvpool__supply_workers(const uvpool__group_t *g);
+/* The group's worker counts and spin totals for uvpool_stats. */
 UVPOOL__HIDDEN void uvpool__supply_stats_locked(const uvpool__group_t *g,
                                                 uvpool_stats_t *out);
 /* Starts a worker if one more is wanted for the tasks that run or wait,

@@ -267,8 +267,8 @@ int uvpool_stats(uvpool_t *pool, uvpool_stats_t *out) {
   out->cancelled = pool->cancelled;
   uvpool__inbox_drain_locked(pool->g);
   out->queued = uvpool__queued(pool);
-  uvpool__supply_stats_locked(pool->g, out);
   out->running = pool->nrunning;
+  uvpool__supply_stats_locked(pool->g, out);
   /* Adopts work that other threads made outstanding (see the header). */
   if (owner)
     uvpool__keepalive_locked(pool);

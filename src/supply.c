@@ -220,7 +220,6 @@ unsigned uvpool__supply_workers(const uvpool__group_t *g) {
 void uvpool__supply_stats_locked(const uvpool__group_t *g,
                                  uvpool_stats_t *out) {
   uvpool__supply_t *s = &((uvpool__group_t *)g)->supply;
-  out->running = s->nrunning;
   out->workers = s->nworkers;
   out->idle_workers = s->nidle;
   out->peak_workers = s->npeak;

@@ -79,17 +79,16 @@ static void quiet_keep(uvpool_t *pool, uvpool__worker_t *w,
 /* Publishes o outside mu: waiters wake and the loop is told (or, for a
  * future nothing observes, the batch grows), without making the next
  * submit or pop wait for it. next: the pool whose task runs next, or NULL
- * (none): a batch of another pool is pushed now. */
+ * (none): a batch of another pool is pushed now. So a batch left after a
+ * publish is next's, and o, when it comes, is a task of next: it joins
+ * that batch. And a worker with no outcome to publish has no batch. */
 static void publish(uvpool__worker_t *w, outcome_t *o, const uvpool_t *next) {
   uvpool_t *pool;
   if (o->f == NULL)
     return;
   pool = o->f->pool;
-  if (uvpool__settle_ran(pool, o->f, o->st, o->rc, o->result)) {
-    if (w->quiet != NULL && w->quiet_pool != pool)
-      quiet_flush(w);
+  if (uvpool__settle_ran(pool, o->f, o->st, o->rc, o->result))
     quiet_keep(pool, w, o->f);
-  }
   if (w->quiet != NULL && w->quiet_pool != next)
     quiet_flush(w);
   o->f = NULL;
@@ -163,21 +162,14 @@ static void run_task(uvpool__group_t *g, uvpool__worker_t *w,
   uvpool__exit_changed_locked(g);
 }
 
-/* Publishes what this worker holds (an outcome, then its batch of quiet
- * futures) with mu released; returns whether there was any. */
+/* Publishes what this worker holds (an outcome, and with it its batch of
+ * quiet futures: see publish) with mu released; returns whether there
+ * was any. */
 static bool publish_held_locked(uvpool__group_t *g, uvpool__worker_t *w,
                                 outcome_t *o) {
   if (o->f != NULL) {
     uv_mutex_unlock(&g->mu);
     publish(w, o, NULL);
-    uv_mutex_lock(&g->mu);
-    return true;
-  }
-  if (w->quiet != NULL) {
-    pub_begin(w);
-    uv_mutex_unlock(&g->mu);
-    quiet_flush(w);
-    pub_end(w);
     uv_mutex_lock(&g->mu);
     return true;
   }
